@@ -1,0 +1,12 @@
+"""recbole-paragon: controllable sequential recommendation for RecBole (Paragon, arXiv 2410.10639)."""
+import warnings
+
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+from recbole_paragon import compat  # noqa: E402,F401  (must run before RecBole is used)
+from recbole_paragon.config import Config  # noqa: E402
+from recbole_paragon.quick_start import run_recbole_paragon  # noqa: E402
+from recbole_paragon.utils import get_model, get_trainer  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["Config", "get_model", "get_trainer", "run_recbole_paragon", "__version__"]

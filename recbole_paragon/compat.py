@@ -1,0 +1,102 @@
+"""Every workaround RecBole 1.2.1 needs on today's libraries, applied once on import.
+
+Nothing here copies RecBole code: each fix wraps or rebinds a RecBole name.
+
+1. torch >= 2.6 loads checkpoints with ``weights_only=True`` by default, but RecBole pickles its ``Config`` into every
+   checkpoint, so its trainer and ``load_data_and_model`` crash with ``UnpicklingError``. RecBole's own modules get a
+   ``torch`` whose ``load`` defaults to ``weights_only=False`` (they only load checkpoints RecBole itself wrote);
+   everything else, our artifacts included, keeps the strict default.
+2. ``Collector.get_data_struct`` calls ``.cpu()`` on every collected value, but ``data.num_items`` is an ``int`` and
+   ``data.count_items`` a ``Counter``: ItemCoverage, GiniIndex, AveragePopularity and TailPercentage crash. Non-tensor
+   values are now set aside around the call and restored.
+3. pandas 2.x and torch 2.x emit FutureWarnings from RecBole's dataset code and trainer on every run; they are
+   silenced for RecBole's modules only.
+4. numpy 1.24+ removed ``np.float`` etc.; RecBole's ``Config.compatibility_settings`` re-adds them, but ray 2.6.3 and
+   RecBole's dataset code may run before any Config exists, so the aliases are added here too (numpy<2 is pinned:
+   RecBole also needs ``np.float_``, gone in numpy 2).
+"""
+from __future__ import annotations
+
+import copy
+import types
+import warnings
+
+import numpy as np
+import torch
+
+_APPLIED = False
+ORIGINAL_GET_DATA_STRUCT = None  # RecBole's unpatched method, kept so tests can show the crash it fixes
+
+
+class _TrustedCheckpointTorch(types.ModuleType):
+    """The ``torch`` module as RecBole sees it: identical, except that ``load`` trusts RecBole's own pickles."""
+
+    def __init__(self) -> None:
+        super().__init__("torch")
+
+    def __getattr__(self, name: str):
+        return getattr(torch, name)
+
+    @staticmethod
+    def load(f, *args, **kwargs):
+        kwargs.setdefault("weights_only", False)
+        return torch.load(f, *args, **kwargs)
+
+
+def _patch_checkpoint_loading() -> None:
+    import recbole.quick_start.quick_start as recbole_quick_start
+    import recbole.trainer.trainer as recbole_trainer
+
+    trusted_torch = _TrustedCheckpointTorch()
+    recbole_trainer.torch = trusted_torch
+    recbole_quick_start.torch = trusted_torch
+
+
+def _patch_collector() -> None:
+    from recbole.evaluator.collector import Collector
+
+    global ORIGINAL_GET_DATA_STRUCT
+    original = ORIGINAL_GET_DATA_STRUCT = Collector.get_data_struct
+
+    def get_data_struct(self):
+        data = self.data_struct._data_dict
+        set_aside = {key: value for key, value in data.items() if not torch.is_tensor(value)}
+        for key in set_aside:
+            del data[key]
+        returned = original(self)
+        for key, value in set_aside.items():
+            data[key] = value
+            returned._data_dict[key] = copy.deepcopy(value)
+        return returned
+
+    get_data_struct.__doc__ = original.__doc__
+    Collector.get_data_struct = get_data_struct
+
+
+def _patch_numpy_aliases() -> None:
+    for alias, target in {"bool": np.bool_, "int": np.int_, "float": np.float64, "complex": np.complex128,
+                          "object": np.object_, "str": np.str_, "long": np.int_, "unicode": np.str_}.items():
+        if alias not in np.__dict__:
+            setattr(np, alias, target)
+    if not hasattr(np, "bool8"):
+        np.bool8 = np.bool_
+
+
+def _silence_recbole_future_warnings() -> None:
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole(\.|$)")
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+
+def apply() -> None:
+    """Apply every workaround once; safe to call repeatedly."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    _silence_recbole_future_warnings()
+    _patch_numpy_aliases()
+    _patch_checkpoint_loading()
+    _patch_collector()
+    _APPLIED = True
+
+
+apply()

@@ -1,0 +1,185 @@
+"""``Paragon<Backbone>``: any supported RecBole sequential model with an adapter on its sequence representation.
+
+Classes are generated on demand from the backbone class (``make_paragon_class(SASRec)`` -> ``ParagonSASRec``): the
+mixin overrides only ``forward``, so the backbone's own ``calculate_loss``, ``predict`` and ``full_sort_predict`` run
+unchanged and see the adapted representation. Because the backbone is frozen when adapters are tuned, its
+pre-adapter representation can be cached (:meth:`ParagonMixin.sequence_representation`) and scored again without
+re-running the encoder (:meth:`ParagonMixin.score_representation`); tests check both reproduce ``full_sort_predict``.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import inspect
+import pkgutil
+from typing import Callable, Dict, Optional
+
+import torch
+import torch.nn.functional as F
+from recbole.model.abstract_recommender import SequentialRecommender
+from torch import nn
+
+from recbole_paragon.model.adapter import Adapter
+
+PREFIX = "Paragon"
+
+
+def _dot_product_head(model, hidden: torch.Tensor) -> torch.Tensor:
+    return hidden @ model.item_embedding.weight.T
+
+
+def _bert4rec_head(model, hidden: torch.Tensor) -> torch.Tensor:
+    return hidden @ model.item_embedding.weight[: model.n_items].T + model.output_bias
+
+
+def _core_head(model, hidden: torch.Tensor) -> torch.Tensor:
+    return hidden @ F.normalize(model.item_embedding.weight, dim=-1).T / model.temperature
+
+
+#: Backbones that can be wrapped, each with the affine head that turns its representation into all-item scores.
+SCORE_HEADS: Dict[str, Callable] = {
+    "SASRec": _dot_product_head,
+    "GRU4Rec": _dot_product_head,
+    "BERT4Rec": _bert4rec_head,
+    "NARM": _dot_product_head,
+    "STAMP": _dot_product_head,
+    "Caser": _dot_product_head,
+    "NextItNet": _dot_product_head,
+    "LightSANs": _dot_product_head,
+    "CORE": _core_head,
+    "SRGNN": _dot_product_head,
+    "GCSAN": _dot_product_head,
+    "FEARec": _dot_product_head,
+}
+
+#: Sequential models that cannot be wrapped, and why.
+UNSUPPORTED: Dict[str, str] = {
+    "DIN": "a click-through-rate model: forward returns logits for given items, there is no sequence representation",
+    "DIEN": "a click-through-rate model: forward returns logits for given items, there is no sequence representation",
+    "FPMC": "scores are a sum of two factorisations, not a function of one sequence representation",
+    "RepeatNet": "forward returns a probability distribution over items, not a representation",
+    "TransRec": "scores are translation distances, not an affine function of the representation",
+    "S3Rec": "needs a separate self-supervised pre-training stage",
+    "GRU4RecCPR": "the softmax-CPR output head mixes several representations per step",
+    "SASRecCPR": "the softmax-CPR output head mixes several representations per step",
+    "SINE": "multi-interest model: several representations per sequence",
+}
+_UNTESTED = "not yet wrapped and tested; supported backbones: {supported}"
+
+
+def sequential_model_classes() -> Dict[str, type]:
+    """Every sequential model class RecBole ships, by name."""
+    import recbole.model.sequential_recommender as package
+
+    classes = {}
+    for module_info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        for name, obj in inspect.getmembers(module, inspect.isclass):
+            if obj.__module__ == module.__name__ and issubclass(obj, SequentialRecommender):
+                classes[name] = obj
+    return classes
+
+
+class ParagonMixin:
+    """Adds a residual adapter after the backbone's ``forward`` and the tools to tune it with a frozen backbone."""
+
+    backbone_name: str = ""
+
+    def __init__(self, config, dataset) -> None:
+        super().__init__(config, dataset)
+        embedding = getattr(self, "item_embedding", None)
+        if not isinstance(embedding, nn.Embedding):
+            raise ValueError(f"{self.backbone_name} has no item_embedding to size the adapter from")
+        self.adapter_dim = int(config["adapter_dim"] or 8)
+        self.adapter = Adapter(embedding.embedding_dim, self.adapter_dim)
+        self.adapter.requires_grad_(bool(config["train_adapter_with_backbone"]))
+        self._captured: Optional[list] = None
+
+    # -- the only override of the backbone ------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        representation = super().forward(*args, **kwargs)
+        if self._captured is not None:
+            self._captured.append(representation)
+        return self.adapter(representation)
+
+    # -- frozen-backbone tuning ----------------------------------------------------------------------------------
+    def freeze_backbone(self) -> None:
+        """Only the adapter trains from now on; the backbone stays in eval mode (no dropout)."""
+        for name, parameter in self.named_parameters():
+            parameter.requires_grad_(name.startswith("adapter."))
+
+    def backbone_parameters(self):
+        return [p for n, p in self.named_parameters() if not n.startswith("adapter.")]
+
+    def backbone_state_dict(self) -> Dict[str, torch.Tensor]:
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("adapter.")}
+
+    def backbone_fingerprint(self) -> str:
+        """SHA-256 over the backbone's parameter names and values: identifies the backbone an adapter belongs to."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.backbone_state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    def get_adapter_vector(self) -> torch.Tensor:
+        return self.adapter.get_vector()
+
+    def set_adapter_vector(self, vector: torch.Tensor) -> None:
+        self.adapter.set_vector(vector)
+
+    @torch.no_grad()
+    def sequence_representation(self, interaction) -> torch.Tensor:
+        """The backbone's pre-adapter representation ``[B, H]`` that ``full_sort_predict`` scores."""
+        self._captured = []
+        try:
+            self.full_sort_predict(interaction)
+            captured = self._captured[-1]
+        finally:
+            self._captured = None
+        if captured.dim() == 3:  # per-position output (BERT4Rec): the scored position is the last one
+            captured = self.gather_indexes(captured, interaction[self.ITEM_SEQ_LEN] - 1)
+        return captured
+
+    def score_representation(self, hidden: torch.Tensor) -> torch.Tensor:
+        """All-item scores ``[B, n_items]`` for already-adapted representations, as ``full_sort_predict`` computes."""
+        return SCORE_HEADS[self.backbone_name](self, hidden)
+
+
+_CLASS_CACHE: Dict[str, type] = {}
+
+
+def make_paragon_class(backbone: type) -> type:
+    """Build (once) and return ``Paragon<Backbone>`` for a supported RecBole sequential model class."""
+    name = backbone.__name__
+    if name in _CLASS_CACHE:
+        return _CLASS_CACHE[name]
+    if not (isinstance(backbone, type) and issubclass(backbone, SequentialRecommender)):
+        raise ValueError(
+            f"only sequential models can be wrapped by Paragon; {name} is not a RecBole SequentialRecommender"
+        )
+    if name in UNSUPPORTED:
+        raise ValueError(f"{PREFIX}{name} cannot be built: {name} {UNSUPPORTED[name]}")
+    if name not in SCORE_HEADS:
+        raise ValueError(f"{PREFIX}{name}: {name} is " + _UNTESTED.format(supported=", ".join(SCORE_HEADS)))
+    cls = type(
+        f"{PREFIX}{name}",
+        (ParagonMixin, backbone),
+        {"backbone_name": name, "__module__": __name__, "__doc__": f"{name} with a Paragon adapter."},
+    )
+    _CLASS_CACHE[name] = cls
+    globals()[cls.__name__] = cls  # picklable: RecBole checkpoints pickle the config, which holds the class
+    return cls
+
+
+def __getattr__(name: str) -> type:
+    """Unpickling a checkpoint in a fresh process rebuilds ``Paragon<Backbone>`` on first lookup."""
+    if name.startswith(PREFIX) and len(name) > len(PREFIX):
+        from recbole.utils import get_model as recbole_get_model
+
+        return make_paragon_class(recbole_get_model(name[len(PREFIX):]))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def supported_model_names():
+    return [PREFIX + name for name in SCORE_HEADS]

@@ -1,0 +1,23 @@
+"""RecBole-style command line for recbole-paragon.
+
+    python run_recbole_paragon.py --model=ParagonSASRec --dataset=ml-100k [--config_files=a.yaml,b.yaml] [--key=value]
+
+Any ``--key=value`` RecBole understands works here too; ``--model=SASRec`` (no prefix) runs plain RecBole.
+"""
+import argparse
+
+from recbole_paragon import run_recbole_paragon
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", "-m", type=str, default="ParagonSASRec", help="model name, e.g. ParagonSASRec")
+    parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="dataset name")
+    parser.add_argument("--config_files", type=str, default=None, help="comma-separated yaml files")
+    args, _ = parser.parse_known_args()  # every other --key=value is read by RecBole's Config
+    config_files = [f for f in args.config_files.split(",") if f] if args.config_files else None
+    run_recbole_paragon(model=args.model, dataset=args.dataset, config_file_list=config_files)
+
+
+if __name__ == "__main__":
+    main()

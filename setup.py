@@ -1,0 +1,32 @@
+from setuptools import find_packages, setup
+
+INSTALL_REQUIRES = [
+    "torch==2.13.0",
+    "recbole==1.2.1",
+    "ray[tune]==2.6.3",
+    "numpy<2",
+    "pandas<3",
+    "pyarrow<17",
+    "setuptools<81",
+    "scipy",
+    "pymoo",
+    "matplotlib",
+    "tqdm",
+]
+
+setup(
+    name="recbole-paragon",
+    version="0.1.0",
+    description="Controllable sequential recommendation for RecBole: diffusion-generated adapters (Paragon)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]) + ["recbole_paragon.properties"],
+    # the top-level properties/ ships inside the package as recbole_paragon/properties
+    package_dir={"recbole_paragon.properties": "properties"},
+    package_data={"recbole_paragon.properties": ["*.yaml", "*/*.yaml"]},
+    py_modules=["run_recbole_paragon"],
+    install_requires=INSTALL_REQUIRES,
+    extras_require={"test": ["pytest>=7"]},
+    entry_points={"console_scripts": ["recbole-paragon=run_recbole_paragon:main"]},
+)
