@@ -4,6 +4,7 @@ import warnings
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 from recbole_paragon import compat  # noqa: E402,F401  (must run before RecBole is used)
+from recbole_paragon import metrics  # noqa: E402,F401  (registers the metrics with RecBole's evaluator)
 from recbole_paragon.config import Config  # noqa: E402
 from recbole_paragon.quick_start import run_recbole_paragon  # noqa: E402
 from recbole_paragon.utils import get_model, get_trainer  # noqa: E402

@@ -6,13 +6,13 @@ from logging import getLogger
 from typing import Any, Dict, List, Optional
 
 from recbole.data import create_dataset, data_preparation
-from recbole.utils import init_logger, init_seed, set_color
+from recbole.utils import init_logger, init_seed
 
+from recbole_paragon import pipeline
 from recbole_paragon.config import Config
 from recbole_paragon.model.paragon import PREFIX
-from recbole_paragon.utils import get_model, get_trainer
 
-STAGES = ("all", "backbone")
+STAGES = ("all", "backbone", "tune", "bank")
 
 
 def build_config(model=None, dataset=None, config_file_list=None, config_dict=None) -> Config:
@@ -32,29 +32,6 @@ def prepare_data(config):
     return dataset, data_preparation(config, dataset)
 
 
-def train_and_test(config, train_data, valid_data, test_data, saved: bool = True) -> Dict[str, Any]:
-    """Train ``config['model']`` with its trainer, then evaluate the best checkpoint on the test split."""
-    logger = getLogger()
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    logger.info(model)
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
-    best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"]
-    )
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
-    logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
-    logger.info(set_color("test result", "yellow") + f": {test_result}")
-    return {
-        "best_valid_score": best_valid_score,
-        "valid_score_bigger": config["valid_metric_bigger"],
-        "best_valid_result": best_valid_result,
-        "test_result": test_result,
-        "model": model,
-        "checkpoint": getattr(trainer, "saved_model_file", None) if saved else None,
-    }
-
-
 def run_recbole_paragon(
     model: Optional[str] = None,
     dataset: Optional[str] = None,
@@ -69,5 +46,20 @@ def run_recbole_paragon(
     logger = getLogger()
     logger.info(sys.argv)
     logger.info(config)
-    _, (train_data, valid_data, test_data) = prepare_data(config)
-    return train_and_test(config, train_data, valid_data, test_data, saved=saved)
+    dataset, (train_data, valid_data, test_data) = prepare_data(config)
+    if not str(config["model"]).startswith(PREFIX):
+        return pipeline.train_and_test(config, train_data, valid_data, test_data, saved=saved)
+    return run_stages(config, dataset, train_data, valid_data, test_data)
+
+
+def run_stages(config, dataset, train_data, valid_data, test_data) -> Dict[str, Any]:
+    """Run the requested Paragon stage(s); later stages reuse earlier artifacts whose settings match."""
+    stage = config["stage"]
+    pipeline.check_side_information(config, dataset)
+    result = pipeline.backbone_stage(config, train_data, valid_data, test_data)
+    if stage == "backbone":
+        return result
+    trainer = pipeline.adapter_trainer(config, result["model"], train_data, valid_data, test_data)
+    if stage == "tune":
+        return {**result, "adapter": pipeline.tune_stage(config, trainer)}
+    return {**result, "bank": pipeline.bank_stage(config, trainer)}

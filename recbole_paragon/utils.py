@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+from typing import Any
 
 from recbole.utils import ModelType
 from recbole.utils import get_model as recbole_get_model
@@ -43,3 +44,18 @@ def get_trainer(model_type: ModelType, model_name: str) -> type:
     if model_name.startswith(PREFIX):
         return importlib.import_module("recbole_paragon.trainer").BackboneTrainer
     return recbole_get_trainer(model_type, model_name)
+
+
+def config_get(config: Any, key: str, default: Any = None) -> Any:
+    """``config[key]``, or ``default`` when the key is missing or set to ``None``.
+
+    Works for a plain mapping (missing key → ``KeyError``), for RecBole's ``Config`` (missing key → ``None``) and for
+    ``config=None``.
+    """
+    if config is None:
+        return default
+    try:
+        value = config[key]
+    except (KeyError, IndexError, TypeError):
+        return default
+    return default if value is None else value

@@ -24,3 +24,42 @@ def in_tmp_dir(tmp_path, monkeypatch):
     """Run a test with the temporary directory as working directory (RecBole writes log/ there)."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+TINY_BACKBONE_OVERRIDES = {
+    "data_path": TEST_DATA,
+    "epochs": 8,
+    "learning_rate": 0.005,
+    "metrics": ["Recall", "NDCG", "AlphaNDCG", "GroupGap"],
+    "adapter_steps": 60,
+    "adapter_batch_size": 128,
+    "bank_checkpoints": [30],
+    "log_wandb": False,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_backbone_dir(tmp_path_factory):
+    """A ParagonSASRec backbone trained once per test session on ml-tiny; returns its checkpoint_dir."""
+    from recbole_paragon import run_recbole_paragon
+
+    saved = tmp_path_factory.mktemp("saved")
+    cwd = os.getcwd()
+    os.chdir(saved)
+    try:
+        run_recbole_paragon(model="ParagonSASRec", dataset="ml-tiny", config_file_list=[TEST_CONFIG],
+                            config_dict={**TINY_BACKBONE_OVERRIDES, "checkpoint_dir": str(saved), "stage": "backbone"})
+    finally:
+        os.chdir(cwd)
+    return saved
+
+
+@pytest.fixture
+def paragon_run(tiny_backbone_dir, tmp_path, monkeypatch):
+    """A fresh run directory holding a copy of the session's trained backbone, and a config dict pointing at it."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_backbone_dir / "ParagonSASRec-ml-tiny", run_dir)
+    return {**TINY_BACKBONE_OVERRIDES, "checkpoint_dir": str(tmp_path / "saved"), "run_dir": str(run_dir)}

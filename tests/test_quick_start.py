@@ -20,7 +20,7 @@ def run_cli(tmp_path, *args):
 
 
 def test_cli_trains_and_tests_paragon_gru4rec_with_overrides(tmp_path):
-    result = run_cli(tmp_path, "--model=ParagonGRU4Rec", "--epochs=1", "--state=INFO")
+    result = run_cli(tmp_path, "--model=ParagonGRU4Rec", "--epochs=1", "--state=INFO", "--stage=backbone")
     assert result.returncode == 0, result.stderr[-3000:]
     log = result.stdout + result.stderr
     assert "test result" in log and "ndcg@10" in log

@@ -5,8 +5,10 @@ from typing import Dict, Sequence
 
 from recbole_paragon.strategies.base import Strategy
 from recbole_paragon.strategies.linear import Linear
+from recbole_paragon.strategies.pmtrec import PMTRec
+from recbole_paragon.strategies.pub import PUB, nash_weights
 
-STRATEGIES: Dict[str, type] = {Linear.name: Linear}
+STRATEGIES: Dict[str, type] = {Linear.name: Linear, PUB.name: PUB, PMTRec.name: PMTRec}
 
 
 def build_strategy(name: str, config, preference: Sequence[float]) -> Strategy:
@@ -16,4 +18,4 @@ def build_strategy(name: str, config, preference: Sequence[float]) -> Strategy:
     return STRATEGIES[name](config, preference)
 
 
-__all__ = ["Strategy", "STRATEGIES", "build_strategy"]
+__all__ = ["Strategy", "STRATEGIES", "build_strategy", "Linear", "PUB", "PMTRec", "nash_weights"]

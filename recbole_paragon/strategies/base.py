@@ -2,13 +2,66 @@
 
 A strategy owns one optimisation step: given the per-objective losses it produces gradients, combines them its own
 way and applies the update with the optimizer. The trainer never knows which strategy runs.
+
+Besides the abstract :class:`Strategy`, this module holds the small helpers the strategies share:
+:func:`config_get` (read an option from a dict or a RecBole ``Config``), :func:`check_preference`,
+:func:`trainable_parameters` and :func:`task_gradients`.
 """
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
+
+from recbole_paragon.utils import config_get  # noqa: F401  (re-exported for strategies)
+
+
+def check_preference(preference: torch.Tensor) -> torch.Tensor:
+    """Validate a preference vector: 1-D, finite, non-negative, positive sum. Returns it unchanged."""
+    if preference.dim() != 1 or preference.numel() == 0:
+        raise ValueError(f"preference must be a non-empty 1-D sequence, got shape {tuple(preference.shape)}")
+    if not bool(torch.isfinite(preference).all()) or bool((preference < 0).any()) or float(preference.sum()) <= 0:
+        raise ValueError(f"preference must be finite, non-negative and not all zero, got {preference.tolist()}")
+    return preference
+
+
+def check_positive(name: str, value: Any, minimum: float = 0.0, inclusive: bool = False) -> float:
+    """``float(value)`` if it is finite and ``> minimum`` (``>=`` when ``inclusive``), else a clear ``ValueError``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    ok = math.isfinite(number) and (number >= minimum if inclusive else number > minimum)
+    if not ok:
+        bound = f">= {minimum}" if inclusive else f"> {minimum}"
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+    return number
+
+
+def trainable_parameters(parameters: Optional[Sequence[torch.Tensor]],
+                         optimizer: torch.optim.Optimizer) -> List[torch.Tensor]:
+    """The tensors of ``parameters`` that require grad (all of the optimizer's when ``parameters`` is empty)."""
+    if not parameters:
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    return [p for p in parameters if p.requires_grad]
+
+
+def task_gradients(loss: torch.Tensor, tensors: Sequence[torch.Tensor], retain_graph: bool = True,
+                   none_as_zero: bool = True) -> List[Optional[torch.Tensor]]:
+    """``∂loss/∂t`` for each tensor ``t``, detached.
+
+    Where the loss does not depend on ``t`` the entry is zeros (``None`` when ``none_as_zero`` is false, so callers
+    can skip tensors no objective reaches, as ``optimizer.step()`` skips parameters whose ``.grad`` is ``None``).
+    """
+    if not loss.requires_grad:
+        grads = [None] * len(tensors)
+    else:
+        grads = torch.autograd.grad(loss, list(tensors), retain_graph=retain_graph, allow_unused=True)
+    if none_as_zero:
+        return [torch.zeros_like(t) if g is None else g.detach() for g, t in zip(grads, tensors)]
+    return [None if g is None else g.detach() for g in grads]
 
 
 class Strategy(ABC):
@@ -38,3 +91,8 @@ class Strategy(ABC):
     def on_epoch_end(self, epoch: int) -> None:
         """Called by the trainer after each epoch (strategies with epoch schedules use it)."""
         self.epoch = epoch + 1
+
+    def _check_losses(self, losses: Sequence[torch.Tensor]) -> None:
+        if len(losses) != len(self.preference):
+            raise ValueError(f"{type(self).__name__}: got {len(losses)} losses for a preference of "
+                             f"{len(self.preference)} objectives")

@@ -1,0 +1,161 @@
+"""Adapter bank: adapters tuned over a grid of preferences, several checkpoints and seeds each (Paragon phase 1).
+
+Stored as ``bank.pt`` (plain tensors: ``vectors [N, P]``, ``preferences [N, K]``, ``steps [N]``, ``seeds [N]``, loadable
+with ``torch.load(weights_only=True)``) and ``bank.json`` (backbone fingerprint, dataset, objectives, tuning settings,
+per-adapter preference, step, seed and validation metrics). Both are rewritten atomically after every finished
+tuning run, so an interrupted collection loses at most the run in progress and resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from tqdm import tqdm
+
+from recbole_paragon.io import atomic_path, write_json
+from recbole_paragon.utils import config_get
+from recbole_paragon.preference import simplex_grid
+
+BANK_TENSORS = "bank.pt"
+BANK_METADATA = "bank.json"
+
+
+@dataclass
+class AdapterBank:
+    """Adapters with their preference, checkpoint step, seed and validation metrics."""
+
+    settings: Dict[str, Any]  # what makes two banks comparable: fingerprint, dataset, objectives, tuning settings
+    vectors: List[torch.Tensor] = field(default_factory=list)
+    preferences: List[List[float]] = field(default_factory=list)
+    steps: List[int] = field(default_factory=list)
+    seeds: List[int] = field(default_factory=list)
+    metrics: List[Dict[str, float]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    @property
+    def objectives(self) -> List[str]:
+        return list(self.settings["objectives"])
+
+    def add(self, vector: torch.Tensor, preference: Sequence[float], step: int, seed: int,
+            metrics: Dict[str, float]) -> None:
+        self.vectors.append(vector.detach().cpu().float())
+        self.preferences.append([float(w) for w in preference])
+        self.steps.append(int(step))
+        self.seeds.append(int(seed))
+        self.metrics.append({k: float(v) for k, v in metrics.items()})
+
+    def done(self, preference: Sequence[float], seed: int) -> bool:
+        """Whether a tuning run at this preference and seed is already in the bank."""
+        target = torch.tensor(list(preference))
+        return any(s == seed and torch.allclose(torch.tensor(p), target, atol=1e-6)
+                   for p, s in zip(self.preferences, self.seeds))
+
+    def tensors(self) -> Dict[str, torch.Tensor]:
+        if not self.vectors:
+            raise ValueError("the adapter bank is empty")
+        return {
+            "vectors": torch.stack(self.vectors),
+            "preferences": torch.tensor(self.preferences, dtype=torch.float32),
+            "steps": torch.tensor(self.steps, dtype=torch.long),
+            "seeds": torch.tensor(self.seeds, dtype=torch.long),
+        }
+
+    def fingerprint(self) -> str:
+        """Identifies the bank's content (used by generators trained on it)."""
+        import hashlib
+
+        digest = hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode())
+        for name, tensor in sorted(self.tensors().items()):
+            digest.update(name.encode())
+            digest.update(tensor.contiguous().numpy().tobytes())
+        return digest.hexdigest()
+
+    # -- persistence ---------------------------------------------------------------------------------------------------
+    def save(self, directory: str) -> None:
+        """Write tensors then metadata, each atomically (metadata last: it is what marks runs as done)."""
+        with atomic_path(os.path.join(directory, BANK_TENSORS)) as temporary:
+            torch.save(self.tensors(), temporary)
+        entries = [{"preference": p, "step": st, "seed": sd, "metrics": m}
+                   for p, st, sd, m in zip(self.preferences, self.steps, self.seeds, self.metrics)]
+        write_json(os.path.join(directory, BANK_METADATA), {"settings": self.settings, "adapters": entries})
+
+    @classmethod
+    def load(cls, directory: str) -> "AdapterBank":
+        with open(os.path.join(directory, BANK_METADATA), encoding="utf-8") as handle:
+            metadata = json.load(handle)
+        tensors = torch.load(os.path.join(directory, BANK_TENSORS), weights_only=True)
+        entries = metadata["adapters"]
+        if tensors["vectors"].shape[0] != len(entries):
+            raise ValueError(f"bank in {directory} is inconsistent: {tensors['vectors'].shape[0]} vectors, "
+                             f"{len(entries)} metadata entries; delete it to collect again")
+        bank = cls(metadata["settings"])
+        for vector, entry in zip(tensors["vectors"], entries):
+            bank.add(vector, entry["preference"], entry["step"], entry["seed"], entry["metrics"])
+        return bank
+
+    @staticmethod
+    def exists(directory: str) -> bool:
+        return os.path.isfile(os.path.join(directory, BANK_METADATA)) and os.path.isfile(
+            os.path.join(directory, BANK_TENSORS))
+
+    def check_compatible(self, settings: Dict[str, Any]) -> None:
+        """Raise if this bank was collected for another backbone, dataset, objective list or tuning setting."""
+        differences = {k: (self.settings.get(k), v) for k, v in settings.items() if self.settings.get(k) != v}
+        if differences:
+            details = "; ".join(f"{k}: bank has {a!r}, run has {b!r}" for k, (a, b) in differences.items())
+            raise ValueError(f"adapter bank does not match this run ({details}). Use another run_dir or delete the "
+                             "bank to collect a new one.")
+
+
+def bank_settings(config, trainer) -> Dict[str, Any]:
+    """The settings a bank depends on (anything here changing means the bank must be collected again)."""
+    return {
+        "backbone_fingerprint": trainer.model.backbone_fingerprint(),
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "objectives": list(trainer.objective_names),
+        "strategy": trainer.strategy_name,
+        "adapter_steps": trainer.steps,
+        "adapter_learning_rate": trainer.learning_rate,
+        "adapter_batch_size": trainer.batch_size,
+        "hidden_size": trainer.model.adapter.hidden_size,
+        "adapter_dim": trainer.model.adapter.adapter_dim,
+    }
+
+
+def bank_grid(config, num_objectives: int) -> torch.Tensor:
+    """Preference grid of the bank from config (``bank_grid_step``, ``bank_grid_offset``) or ``bank_preferences``."""
+    explicit = config_get(config, "bank_preferences", None)
+    if explicit:
+        return torch.tensor(explicit, dtype=torch.float32)
+    step = float(config_get(config, "bank_grid_step", 0.05))
+    offset = float(config_get(config, "bank_grid_offset", 0.0))
+    return simplex_grid(num_objectives, step, offset)
+
+
+def collect_bank(trainer, config, directory: str, show_progress: bool = True,
+                 grid: Optional[torch.Tensor] = None) -> AdapterBank:
+    """Tune an adapter for every grid preference × seed (resuming a partial bank) and save after each run."""
+    settings = bank_settings(config, trainer)
+    if AdapterBank.exists(directory):
+        bank = AdapterBank.load(directory)
+        bank.check_compatible(settings)
+    else:
+        bank = AdapterBank(settings)
+    grid = bank_grid(config, len(trainer.objective_names)) if grid is None else grid
+    seeds = [int(s) for s in config_get(config, "bank_seeds", [0])]
+    checkpoints = [int(s) for s in config_get(config, "bank_checkpoints", [])]
+    runs: List[Tuple[List[float], int]] = [
+        (trainer.preference(w).tolist(), seed) for w in grid for seed in seeds
+    ]
+    todo = [(w, seed) for w, seed in runs if not bank.done(w, seed)]
+    for preference, seed in tqdm(todo, desc="adapter bank", disable=not show_progress):
+        for step, vector in trainer.tune(preference, seed=seed, checkpoints=checkpoints):
+            bank.add(vector, preference, step, seed, trainer.evaluate_vector(vector, "valid"))
+        bank.save(directory)
+    return bank

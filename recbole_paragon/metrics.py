@@ -1,0 +1,274 @@
+"""Beyond-accuracy metrics for RecBole: ``AlphaNDCG@K``, ``ILD@K``, ``CategoryCoverage@K`` and ``GroupGap@K``.
+
+Plain tensor functions do the arithmetic, so the adapter trainer can score cached rankings without RecBole's
+evaluator; the metric classes only fetch their inputs from RecBole's ``DataStruct`` and call them. Importing this
+module registers the classes in ``recbole.evaluator.register`` and extends RecBole's ``Collector`` (by wrapping its
+methods) to collect item categories, user groups and the user of every evaluated row.
+
+Conventions: ``item_categories`` is a padded LongTensor ``[n_items, C]`` of distinct category ids per item, row ``i``
+for item id ``i``, id 0 = padding (RecBole's layout of a ``token_seq`` field; a ``token`` field becomes ``C = 1``).
+``groups`` are token ids, 0 = missing (such users are left out of group comparisons).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Dict, Optional
+
+import torch
+from recbole.evaluator import register
+from recbole.evaluator.base_metric import AbstractMetric, TopkMetric
+from recbole.evaluator.collector import Collector
+from recbole.utils import EvaluatorType
+
+from recbole_paragon import compat  # noqa: F401  (its Collector patch must be in place before ours wraps it)
+from recbole_paragon.objectives.side_information import item_category_tokens, user_group_vector
+
+Tensor = torch.Tensor
+
+
+# ---------------------------------------------------------------- plain functions
+
+
+def _discount(k: int, device: torch.device) -> Tensor:
+    """``1 / log2(1 + r)`` for ranks ``r = 1..k``."""
+    return 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float, device=device))
+
+
+def _n_category_ids(item_categories: Tensor) -> int:
+    """Size of a per-category count vector (ids run from 0 = padding to the largest id)."""
+    return int(item_categories.max()) + 1 if item_categories.numel() else 1
+
+
+def _marginal_gains(counts: Tensor, categories: Tensor, alpha: float) -> Tensor:
+    """Gain ``Σ_c (1−α)^{counts[c]}`` of each item over its non-padding categories.
+
+    ``counts``: ``[..., n_ids]`` items already ranked per category; ``categories``: ``[..., N, C]``; returns ``[..., N]``.
+    """
+    seen = counts.gather(-1, categories.flatten(-2)).view_as(categories)
+    return ((1.0 - alpha) ** seen * (categories > 0)).sum(-1)
+
+
+def _add_counts(counts: Tensor, categories: Tensor) -> None:
+    """Count the categories ``[..., C]`` of one newly ranked item into ``counts`` ``[..., n_ids]`` (in place)."""
+    counts.scatter_add_(-1, categories, (categories > 0).to(counts.dtype))
+
+
+def _multi_hot(categories: Tensor, n_ids: int) -> Tensor:
+    """``[..., C]`` padded category ids -> ``[..., n_ids − 1]`` float indicators (padding column dropped)."""
+    hot = torch.zeros(*categories.shape[:-1], n_ids, device=categories.device)
+    return hot.scatter_(-1, categories, 1.0)[..., 1:]
+
+
+def alpha_dcg_at_k(topk_items: Tensor, item_categories: Tensor, k: int, alpha: float) -> Tensor:
+    """Per-user α-DCG@k of ranked lists ``[U, ≥k]``: gain at rank r uses ``n_c`` = items ranked *above* sharing c."""
+    categories = item_categories[topk_items[:, :k]]  # [U, k, C]
+    counts = torch.zeros(len(topk_items), _n_category_ids(item_categories), device=categories.device)
+    gains = []
+    for rank in range(k):
+        gains.append(_marginal_gains(counts, categories[:, rank : rank + 1], alpha)[:, 0])
+        _add_counts(counts, categories[:, rank])  # only now: an item does not count against itself
+    return (torch.stack(gains, dim=1) * _discount(k, counts.device)).sum(1)
+
+
+def ideal_alpha_dcg(item_categories: Tensor, k: int, alpha: float) -> float:
+    """Greedy ideal α-DCG@k over *all* items: each position takes the item with the largest marginal gain.
+
+    With category-only relevance this is the same for every user. Greedy is the standard approximation of the
+    (NP-hard) ideal, so α-NDCG can in rare cases slightly exceed 1.
+    """
+    k = min(k, len(item_categories))
+    device = item_categories.device
+    counts = torch.zeros(1, _n_category_ids(item_categories), device=device)
+    taken = torch.zeros(len(item_categories), dtype=torch.bool, device=device)
+    total = 0.0
+    for discount in _discount(k, device).tolist():
+        gains = _marginal_gains(counts, item_categories[None], alpha)[0].masked_fill(taken, -1.0)
+        best = int(gains.argmax())
+        total += float(gains[best]) * discount
+        taken[best] = True
+        _add_counts(counts[0], item_categories[best])
+    return total
+
+
+def alpha_ndcg_at_k(
+    topk_items: Tensor, item_categories: Tensor, k: int, alpha: float, ideal: Optional[float] = None
+) -> Tensor:
+    """Per-user α-NDCG@k (Clarke et al. 2008) with category-only relevance; ``ideal`` defaults to the greedy one."""
+    ideal = ideal_alpha_dcg(item_categories, k, alpha) if ideal is None else ideal
+    dcg = alpha_dcg_at_k(topk_items, item_categories, k, alpha)
+    return dcg / ideal if ideal > 0 else torch.zeros_like(dcg)
+
+
+def ild_at_k(topk_items: Tensor, item_categories: Tensor, k: int) -> Tensor:
+    """Per-user intra-list distance: mean over the k(k−1)/2 pairs of top-k items of the Jaccard distance
+    ``1 − |C_i ∩ C_j| / |C_i ∪ C_j|`` of their category sets (two items without categories: distance 0)."""
+    hot = _multi_hot(item_categories[topk_items[:, :k]], _n_category_ids(item_categories))  # [U, k, n]
+    inter = hot @ hot.transpose(1, 2)
+    size = hot.sum(-1)
+    union = size[:, :, None] + size[:, None, :] - inter
+    distance = torch.where(union > 0, 1.0 - inter / union.clamp(min=1.0), torch.zeros_like(union))
+    n_pairs = k * (k - 1) / 2
+    return distance.triu(1).sum((1, 2)) / n_pairs if n_pairs else torch.zeros_like(size[:, 0])
+
+
+def category_coverage_at_k(
+    topk_items: Tensor, item_categories: Tensor, k: int, n_categories: Optional[int] = None
+) -> Tensor:
+    """Per-user fraction of all categories present in the top-k; by default "all" = every id any item carries."""
+    if n_categories is None:
+        n_categories = int((item_categories.unique() > 0).sum())
+    hot = _multi_hot(item_categories[topk_items[:, :k]], _n_category_ids(item_categories))
+    return hot.amax(1).sum(-1) / max(n_categories, 1)
+
+
+def ndcg_at_k(topk_hits: Tensor, positives_count: Tensor, k: Optional[int] = None) -> Tensor:
+    """Per-user NDCG@k from hit indicators ``[U, ≥k]`` and each user's number of positives (0 positives -> 0)."""
+    k = topk_hits.shape[1] if k is None else k
+    discount = _discount(k, topk_hits.device)
+    dcg = (topk_hits[:, :k].float() * discount).sum(1)
+    idcg = discount.cumsum(0)[positives_count.long().clamp(1, k) - 1]
+    return torch.where(positives_count > 0, dcg / idcg, torch.zeros_like(dcg))
+
+
+def group_gap(per_user_values: Tensor, groups: Tensor) -> float:
+    """Max − min over groups of the mean per-user value (|difference| for two groups); group 0 (missing) ignored."""
+    known = groups > 0
+    means = [float(per_user_values[known & (groups == group)].float().mean()) for group in groups[known].unique()]
+    return max(means) - min(means) if len(means) > 1 else 0.0
+
+
+# ---------------------------------------------------------------- RecBole metrics
+
+
+def _config_get(config, key: str):
+    """A config value the metrics cannot run without."""
+    value = config[key]
+    if value is None:
+        raise ValueError(f"metric needs config key '{key}'; set it (recbole-paragon's default is in overall.yaml)")
+    return value
+
+
+class _CategoryMetric(AbstractMetric):
+    """Top-k metric over the categories of recommended items, averaged over users."""
+
+    metric_type = EvaluatorType.RANKING
+    metric_need = ["rec.items", "data.item_categories"]
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.topk = config["topk"]
+
+    def calculate_metric(self, dataobject) -> Dict[str, float]:
+        items, categories = dataobject.get("rec.items"), dataobject.get("data.item_categories")
+        name = type(self).__name__.lower()
+        return {f"{name}@{k}": round(float(self.per_user(items, categories, k).mean()), self.decimal_place)
+                for k in self.topk}
+
+    def per_user(self, topk_items: Tensor, item_categories: Tensor, k: int) -> Tensor:
+        raise NotImplementedError
+
+
+class AlphaNDCG(_CategoryMetric):
+    r"""α-NDCG@K with category-only relevance: gain :math:`\sum_c y_{ic}(1-\alpha)^{n_c}`, :math:`n_c` = items ranked
+    above sharing category c, discount :math:`1/\log_2(1+r)`, normalised by the greedy ideal over all items.
+    α is ``alpha_ndcg_alpha``; categories come from ``category_field``."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.alpha = float(_config_get(config, "alpha_ndcg_alpha"))
+
+    def per_user(self, topk_items: Tensor, item_categories: Tensor, k: int) -> Tensor:
+        return alpha_ndcg_at_k(topk_items, item_categories, k, self.alpha)
+
+
+class ILD(_CategoryMetric):
+    """Intra-list distance@K: mean pairwise Jaccard distance between the category sets of the top-K items."""
+
+    def per_user(self, topk_items: Tensor, item_categories: Tensor, k: int) -> Tensor:
+        return ild_at_k(topk_items, item_categories, k)
+
+
+class CategoryCoverage(_CategoryMetric):
+    """Fraction of all item categories that appear in a user's top-K, averaged over users."""
+
+    def per_user(self, topk_items: Tensor, item_categories: Tensor, k: int) -> Tensor:
+        return category_coverage_at_k(topk_items, item_categories, k)
+
+
+class GroupGap(TopkMetric):
+    """|NDCG@K of group A − NDCG@K of group B| for user groups from ``group_field`` (max − min of the group means
+    for more groups). Smaller is better."""
+
+    metric_need = ["rec.topk", "rec.users", "data.user_groups"]
+    smaller = True
+
+    def calculate_metric(self, dataobject) -> Dict[str, float]:
+        hits, positives = (torch.from_numpy(array) for array in self.used_info(dataobject))
+        groups = dataobject.get("data.user_groups")[dataobject.get("rec.users")]
+        return {f"groupgap@{k}": round(group_gap(ndcg_at_k(hits, positives, k), groups), self.decimal_place)
+                for k in self.topk}
+
+
+METRICS = (AlphaNDCG, ILD, CategoryCoverage, GroupGap)
+
+
+def register_metrics(*metric_classes: type) -> None:
+    """Add metric classes to RecBole's registry in place, so every module that imported its objects sees them."""
+    for metric_class in metric_classes:
+        name = metric_class.__name__.lower()
+        register.metrics_dict[name] = metric_class
+        register.metric_information[name] = metric_class.metric_need
+        register.metric_types[name] = metric_class.metric_type
+        if metric_class.smaller and name not in register.smaller_metrics:
+            register.smaller_metrics.append(name)
+
+
+# ---------------------------------------------------------------- Collector extension
+
+
+def _row_users(user_ids: Tensor, n_rows: int) -> Tensor:
+    """The user of each score row: one interaction row per user (full ranking) or consecutive runs (sampled)."""
+    users = user_ids if len(user_ids) == n_rows else torch.unique_consecutive(user_ids)
+    if len(users) != n_rows:
+        raise ValueError(f"cannot match {len(user_ids)} evaluated interactions to {n_rows} score rows")
+    return users
+
+
+def _extend_collector() -> None:
+    """Wrap ``Collector`` so it also collects ``data.item_categories``, ``data.user_groups`` and ``rec.users``."""
+    if getattr(Collector, "_paragon_metrics", False):
+        return
+    data_collect, eval_batch_collect, get_data_struct = (
+        Collector.data_collect, Collector.eval_batch_collect, Collector.get_data_struct)
+
+    @functools.wraps(data_collect)
+    def collect_data(self, train_data):
+        data_collect(self, train_data)
+        if self.register.need("data.item_categories"):
+            self.data_struct.set("data.item_categories",
+                                 item_category_tokens(train_data.dataset, self.config["category_field"], "a metric"))
+        if self.register.need("data.user_groups"):
+            self.data_struct.set("data.user_groups", user_group_vector(train_data.dataset, self.config["group_field"], "a metric"))
+
+    @functools.wraps(eval_batch_collect)
+    def collect_eval_batch(self, scores_tensor, interaction, positive_u, positive_i):
+        eval_batch_collect(self, scores_tensor, interaction, positive_u, positive_i)
+        if self.register.need("rec.users"):
+            users = _row_users(interaction[self.config["USER_ID_FIELD"]], len(scores_tensor))
+            self.data_struct.update_tensor("rec.users", users)
+
+    @functools.wraps(get_data_struct)
+    def collected_data_struct(self):
+        returned = get_data_struct(self)
+        if "rec.users" in self.data_struct:  # per-evaluation, reset like rec.items
+            del self.data_struct["rec.users"]
+        return returned
+
+    Collector.data_collect = collect_data
+    Collector.eval_batch_collect = collect_eval_batch
+    Collector.get_data_struct = collected_data_struct
+    Collector._paragon_metrics = True
+
+
+register_metrics(*METRICS)
+_extend_collector()

@@ -1,0 +1,81 @@
+"""Diversity: differentiable (soft) α-NDCG@K over each user's top-M candidates (DESIGN.md §2).
+
+Soft rank ``r_i = 1 + Σ_{j≠i} σ((s_j − s_i)/τ)``; an item's gain ``Σ_c y_ic (1−α)^{n_ic}`` is discounted by the
+soft count of *higher-ranked* items sharing category c, ``n_ic = Σ_{j≠i} σ((s_j − s_i)/τ)·y_jc``; the position
+discount is ``1/log2(1 + r_i)`` and a soft top-K indicator ``σ((K + ½ − r_i)/τ)`` keeps the sum to the first K.
+The result is normalised by the greedy ideal α-DCG@K of the user's candidates, so it lies in [0, 1]; as τ → 0 it
+equals the exact α-NDCG@K of the hard ranking of the candidates.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+
+from recbole_paragon.objectives.base import CachedBatch, Objective
+from recbole_paragon.utils import config_get
+from recbole_paragon.objectives.side_information import item_category_matrix
+
+
+def soft_alpha_dcg(scores: torch.Tensor, categories: torch.Tensor, k: int, alpha: float, tau: float) -> torch.Tensor:
+    """Soft α-DCG@k per user: ``scores [B, M]`` of candidates with multi-hot ``categories [B, M, C]``."""
+    # [B, i, j]: P(j ranked above i). The diagonal is σ(0) = ½ exactly; it is subtracted instead of masked.
+    above = torch.sigmoid((scores[:, None, :] - scores[:, :, None]) / tau)
+    rank = 0.5 + above.sum(-1)
+    seen = above @ categories - 0.5 * categories  # [B, M, C] soft count of higher-ranked items per category
+    gain = (categories * torch.exp(seen * math.log(1 - alpha))).sum(-1)
+    in_top_k = torch.sigmoid((k + 0.5 - rank) / tau)
+    return (gain * in_top_k / torch.log2(1 + rank)).sum(-1)
+
+
+def ideal_alpha_dcg(categories: torch.Tensor, k: int, alpha: float) -> torch.Tensor:
+    """Greedy ideal α-DCG@k per user from multi-hot ``categories [B, M, C]`` (the usual α-NDCG normaliser)."""
+    batch, candidates, _ = categories.shape
+    counts = torch.zeros(batch, categories.shape[2], device=categories.device)
+    taken = torch.zeros(batch, candidates, dtype=torch.bool, device=categories.device)
+    total = torch.zeros(batch, device=categories.device)
+    for position in range(min(k, candidates)):
+        gains = (categories * (1 - alpha) ** counts[:, None, :]).sum(-1).masked_fill(taken, -1.0)
+        best_gain, best = gains.max(-1)
+        total += best_gain.clamp_min(0) / math.log2(position + 2)
+        taken[torch.arange(batch), best] = True
+        counts += categories[torch.arange(batch), best]
+    return total
+
+
+class Diversity(Objective):
+    """Negative soft α-NDCG@K over the backbone's top-M candidates of each user."""
+
+    name = "diversity"
+
+    def __init__(self, config, dataset, model) -> None:
+        super().__init__(config, dataset, model)
+        self.item_categories = item_category_matrix(dataset, config_get(config, "category_field", None))
+        self.alpha = float(config_get(config, "alpha_ndcg_alpha", 0.5))
+        self.k = int(config_get(config, "diversity_topk", 10))
+        self.tau = float(config_get(config, "diversity_temperature", 0.1))
+        self.num_candidates = int(config_get(config, "diversity_candidates", 50))
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha_ndcg_alpha must be in (0, 1), got {self.alpha}")
+        if self.tau <= 0 or self.k <= 0 or self.num_candidates < self.k:
+            raise ValueError("diversity needs diversity_temperature > 0 and 0 < diversity_topk <= diversity_candidates")
+
+        self._ideal_rows: Optional[torch.Tensor] = None
+
+    def ideal(self, candidates: torch.Tensor) -> torch.Tensor:
+        """Greedy ideal α-DCG@K of each row's candidates, computed in chunks to bound memory."""
+        categories = self.item_categories.to(candidates.device)
+        return torch.cat([ideal_alpha_dcg(categories[chunk], self.k, self.alpha) for chunk in candidates.split(4096)])
+
+    def prepare(self, cache) -> None:
+        self._ideal_rows = self.ideal(cache.candidates)
+
+    def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        categories = self.item_categories.to(scores.device)[batch.candidates]
+        dcg = soft_alpha_dcg(scores.gather(1, batch.candidates), categories, self.k, self.alpha, self.tau)
+        if self._ideal_rows is not None and batch.index is not None:
+            ideal = self._ideal_rows[batch.index]
+        else:
+            ideal = self.ideal(batch.candidates)
+        return -(dcg / ideal.clamp_min(1e-8)).mean()

@@ -1,0 +1,66 @@
+"""Preference vectors over objectives: validation, normalisation and grids.
+
+A preference ``w`` has one non-negative weight per objective. Weights that do not sum to 1 are divided by their
+sum (``[2, 1]`` means ``[2/3, 1/3]``), so the scale of the loss never changes with the preference.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from typing import List, Sequence, Union
+
+import torch
+
+PreferenceLike = Union[Sequence[float], torch.Tensor, str]
+
+
+def parse_preference(value: PreferenceLike) -> List[float]:
+    """Accept ``"0.3,0.7"``, ``[0.3, 0.7]`` or a tensor; return a list of floats (not yet validated)."""
+    if isinstance(value, str):
+        try:
+            return [float(part) for part in value.replace("[", "").replace("]", "").split(",") if part.strip()]
+        except ValueError:
+            raise ValueError(f"preference must be comma-separated numbers like 0.3,0.7, got {value!r}") from None
+    if isinstance(value, torch.Tensor):
+        return [float(v) for v in value.reshape(-1)]
+    return [float(v) for v in value]
+
+
+def normalize_preference(value: PreferenceLike, objectives: Sequence[str]) -> torch.Tensor:
+    """Validated preference for ``objectives``, scaled to sum to 1; a clear ``ValueError`` otherwise."""
+    weights = parse_preference(value)
+    names = ", ".join(objectives)
+    if len(weights) != len(objectives):
+        raise ValueError(f"preference needs {len(objectives)} weights, one per objective ({names}), got {len(weights)}")
+    if any(not math.isfinite(w) for w in weights):
+        raise ValueError(f"preference weights must be finite numbers, got {weights}")
+    if any(w < 0 for w in weights):
+        raise ValueError(f"preference weights must be non-negative, got {weights}")
+    total = sum(weights)
+    if total <= 0:
+        raise ValueError(f"preference weights must not all be zero (objectives: {names})")
+    return torch.tensor([w / total for w in weights], dtype=torch.float32)
+
+
+def simplex_grid(num_objectives: int, step: float, offset: float = 0.0) -> torch.Tensor:
+    """All preferences on the simplex whose weights are multiples of ``step`` ``[G, K]``.
+
+    For two objectives this is ``w₁ ∈ {offset, offset+step, …}`` (``w₂ = 1 − w₁``); ``offset`` shifts the grid so
+    it can avoid test points (e.g. step 0.1, offset 0.05 skips every ``i/10``). Offsets apply to two objectives only.
+    """
+    if num_objectives < 2:
+        raise ValueError(f"a preference grid needs at least 2 objectives, got {num_objectives}")
+    if not (0 < step <= 1) or not math.isfinite(step):
+        raise ValueError(f"grid step must be in (0, 1], got {step}")
+    if offset and num_objectives != 2:
+        raise ValueError("a grid offset is only defined for two objectives")
+    if num_objectives == 2:
+        count = int(math.floor((1 - offset) / step + 1e-9))
+        first = [offset + i * step for i in range(count + 1) if offset + i * step <= 1 + 1e-9]
+        return torch.tensor([[round(a, 10), round(1 - a, 10)] for a in first], dtype=torch.float32)
+    divisions = round(1 / step)
+    if abs(divisions * step - 1) > 1e-9:
+        raise ValueError(f"for {num_objectives} objectives the grid step must divide 1, got {step}")
+    points = [c for c in itertools.product(range(divisions + 1), repeat=num_objectives - 1) if sum(c) <= divisions]
+    return torch.tensor([[i / divisions for i in c] + [(divisions - sum(c)) / divisions] for c in points],
+                        dtype=torch.float32)

@@ -1,0 +1,53 @@
+"""Cached backbone states: the frozen backbone's representation of every sequence in a split, computed once.
+
+Because the backbone is frozen, the adapter's input never changes; tuning an adapter then only runs the adapter and
+the (cheap) score head. The backbone's top-M items per sequence are cached too, as candidates for the diversity loss.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+
+from recbole_paragon.objectives.base import CachedBatch
+
+
+@dataclass
+class RepresentationCache:
+    hidden: torch.Tensor  # [N, H]
+    target: torch.Tensor  # [N]
+    users: torch.Tensor  # [N]
+    candidates: torch.Tensor  # [N, M]
+
+    def __len__(self) -> int:
+        return self.hidden.shape[0]
+
+    def batch(self, index: torch.Tensor) -> CachedBatch:
+        return CachedBatch(self.hidden[index], self.target[index], self.users[index], self.candidates[index], index)
+
+    def chunks(self, size: int) -> Iterator[CachedBatch]:
+        for start in range(0, len(self), size):
+            yield self.batch(torch.arange(start, min(start + size, len(self))))
+
+    @classmethod
+    @torch.no_grad()
+    def build(cls, model, dataloader, num_candidates: int) -> "RepresentationCache":
+        """Run the frozen backbone once over ``dataloader`` (RecBole train or full-sort eval loader)."""
+        was_training = model.training
+        model.eval()
+        parts = {"hidden": [], "target": [], "users": [], "candidates": []}
+        try:
+            for batch in dataloader:
+                interaction = batch[0] if isinstance(batch, tuple) else batch
+                interaction = interaction.to(model.device)
+                hidden = model.sequence_representation(interaction)
+                scores = model.score_representation(hidden)
+                scores[:, 0] = -torch.inf
+                parts["hidden"].append(hidden)
+                parts["target"].append(batch[3] if isinstance(batch, tuple) else interaction[model.POS_ITEM_ID])
+                parts["users"].append(interaction[model.USER_ID])
+                parts["candidates"].append(scores.topk(min(num_candidates, scores.shape[1] - 1), dim=1).indices)
+        finally:
+            model.train(was_training)
+        return cls(**{name: torch.cat(values) for name, values in parts.items()})
