@@ -9,9 +9,13 @@ Nothing here copies RecBole code: each fix wraps or rebinds a RecBole name.
 2. ``Collector.get_data_struct`` calls ``.cpu()`` on every collected value, but ``data.num_items`` is an ``int`` and
    ``data.count_items`` a ``Counter``: ItemCoverage, GiniIndex, AveragePopularity and TailPercentage crash. Non-tensor
    values are now set aside around the call and restored.
-3. pandas 2.x and torch 2.x emit FutureWarnings from RecBole's dataset code and trainer on every run; they are
+3. ``recbole.model.sequential_recommender.sine`` calls ``torch.autograd.set_detect_anomaly(True)`` at import time,
+   and RecBole's sequential package imports it with every other model: autograd anomaly detection (a stack trace
+   recorded for every operation) then slows all training in the process several-fold. It is switched off again
+   right after RecBole's models are imported.
+4. pandas 2.x and torch 2.x emit FutureWarnings from RecBole's dataset code and trainer on every run; they are
    silenced for RecBole's modules only.
-4. numpy 1.24+ removed ``np.float`` etc.; RecBole's ``Config.compatibility_settings`` re-adds them, but ray 2.6.3 and
+5. numpy 1.24+ removed ``np.float`` etc.; RecBole's ``Config.compatibility_settings`` re-adds them, but ray 2.6.3 and
    RecBole's dataset code may run before any Config exists, so the aliases are added here too (numpy<2 is pinned:
    RecBole also needs ``np.float_``, gone in numpy 2).
 """
@@ -82,6 +86,12 @@ def _patch_numpy_aliases() -> None:
         np.bool8 = np.bool_
 
 
+def _disable_anomaly_detection() -> None:
+    import recbole.model.sequential_recommender  # noqa: F401  (imports sine.py, which turns anomaly detection on)
+
+    torch.autograd.set_detect_anomaly(False)
+
+
 def _silence_recbole_future_warnings() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole(\.|$)")
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
@@ -96,6 +106,7 @@ def apply() -> None:
     _patch_numpy_aliases()
     _patch_checkpoint_loading()
     _patch_collector()
+    _disable_anomaly_detection()
     _APPLIED = True
 
 

@@ -36,9 +36,13 @@ class Config(RecBoleConfig):
     def _load_internal_config_dict(self, model, model_class, dataset):
         backbone = model[len(PREFIX):] if model.startswith(PREFIX) else model
         super()._load_internal_config_dict(backbone, model_class, dataset)
+        #: keys RecBole itself knows for this backbone and dataset: the ones a trained backbone depends on
+        self.recbole_keys = set(self.internal_config_dict)
         files = [os.path.join(PROPERTIES_DIR, "overall.yaml"), os.path.join(PROPERTIES_DIR, "dataset", f"{dataset}.yaml")]
         if model.startswith(PREFIX):  # plain RecBole models share the data and training defaults, not the model's
             files.append(os.path.join(PROPERTIES_DIR, "model", f"{model}.yaml"))
         for file in files:
             if os.path.isfile(file):
-                self._update_internal_config_dict(file)
+                loaded = self._update_internal_config_dict(file) or {}
+                if "model" in os.path.dirname(file):
+                    self.recbole_keys |= set(loaded)

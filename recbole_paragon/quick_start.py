@@ -11,8 +11,9 @@ from recbole.utils import init_logger, init_seed
 from recbole_paragon import pipeline
 from recbole_paragon.config import Config
 from recbole_paragon.model.paragon import PREFIX
+from recbole_paragon.utils import config_get
 
-STAGES = ("all", "backbone", "tune", "bank")
+STAGES = ("all", "backbone", "tune", "bank", "generator", "generate", "evaluate")
 
 
 def build_config(model=None, dataset=None, config_file_list=None, config_dict=None) -> Config:
@@ -56,10 +57,24 @@ def run_stages(config, dataset, train_data, valid_data, test_data) -> Dict[str, 
     """Run the requested Paragon stage(s); later stages reuse earlier artifacts whose settings match."""
     stage = config["stage"]
     pipeline.check_side_information(config, dataset)
+    if stage != "backbone":
+        pipeline.add_objective_metrics(config)
     result = pipeline.backbone_stage(config, train_data, valid_data, test_data)
     if stage == "backbone":
         return result
     trainer = pipeline.adapter_trainer(config, result["model"], train_data, valid_data, test_data)
+    result["adapter_trainer"] = trainer
     if stage == "tune":
         return {**result, "adapter": pipeline.tune_stage(config, trainer)}
-    return {**result, "bank": pipeline.bank_stage(config, trainer)}
+    result["bank"] = pipeline.bank_stage(config, trainer)
+    if stage == "bank":
+        return result
+    result["generator"] = pipeline.generator_stage(config, trainer, result["bank"])
+    if stage == "generate":
+        result["generated"] = pipeline.generate_stage(config, trainer, result["generator"])
+    if stage in ("all", "evaluate"):
+        generators = {result["generator"].metadata["kind"]: result["generator"]}
+        if "hypernet" in config_get(config, "evaluation_methods", []) and "hypernet" not in generators:
+            generators["hypernet"] = pipeline.generator_stage(config, trainer, result["bank"], kind="hypernet")
+        result["report"] = pipeline.evaluate_stage(config, trainer, result["bank"], generators)
+    return result

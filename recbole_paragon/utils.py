@@ -1,10 +1,12 @@
 """Model and trainer lookup: the plugin first, RecBole as fallback (as RecBole-GNN does)."""
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
-from typing import Any
+from typing import Any, Iterator, Optional
 
+import torch
 from recbole.utils import ModelType
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
@@ -59,3 +61,16 @@ def config_get(config: Any, key: str, default: Any = None) -> Any:
     except (KeyError, IndexError, TypeError):
         return default
     return default if value is None else value
+
+
+@contextlib.contextmanager
+def torch_threads(count: Optional[int]) -> Iterator[None]:
+    """Run a block with ``count`` torch threads (None: unchanged). Small-batch work (adapter tuning, generator
+    training and sampling) is fastest on one thread; more threads only spin-wait on each other."""
+    previous = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(int(count))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

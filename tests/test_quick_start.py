@@ -75,3 +75,10 @@ def test_unpatched_collector_crashes_on_integer_data():
     with pytest.raises(AttributeError, match="'int' object has no attribute 'cpu'"):
         compat.ORIGINAL_GET_DATA_STRUCT(collector)
     assert collector.get_data_struct().get("data.num_items") == 10
+
+
+def test_recbole_sequential_models_leave_anomaly_detection_off():
+    """RecBole's SINE module switches autograd anomaly detection on at import; the compat layer turns it off."""
+    import recbole.model.sequential_recommender.sine  # noqa: F401
+
+    assert not torch.is_anomaly_enabled()

@@ -130,7 +130,11 @@ class ParagonMixin:
 
     @torch.no_grad()
     def sequence_representation(self, interaction) -> torch.Tensor:
-        """The backbone's pre-adapter representation ``[B, H]`` that ``full_sort_predict`` scores."""
+        """The backbone's pre-adapter representation ``[B, H]`` that ``full_sort_predict`` scores (no gradient)."""
+        return self.differentiable_representation(interaction)
+
+    def differentiable_representation(self, interaction) -> torch.Tensor:
+        """As :meth:`sequence_representation`, keeping the graph (to train the whole model on other losses)."""
         self._captured = []
         try:
             self.full_sort_predict(interaction)

@@ -34,9 +34,18 @@ def check_objective_names(names: Sequence[str]) -> List[str]:
     return names
 
 
+def objective_metric_classes(names: Sequence[str]) -> List[str]:
+    """RecBole metric classes that measure the named objectives (diversity adds ILD and CategoryCoverage)."""
+    classes = [OBJECTIVES[name].metric_class for name in check_objective_names(names)]
+    if "diversity" in names:
+        classes += ["ILD", "CategoryCoverage"]
+    return classes
+
+
 def build_objectives(names: Sequence[str], config, dataset, model) -> List[Objective]:
     """Instantiate the objectives in order; each checks the dataset has the side information it needs."""
     return [OBJECTIVES[name](config, dataset, model) for name in check_objective_names(names)]
 
 
-__all__ = ["CachedBatch", "Objective", "OBJECTIVES", "build_objectives", "check_objective_names"]
+__all__ = ["CachedBatch", "Objective", "OBJECTIVES", "build_objectives", "check_objective_names",
+           "objective_metric_classes"]

@@ -9,6 +9,7 @@ from recbole_paragon.objectives.base import CachedBatch, Objective
 
 class Accuracy(Objective):
     name = "accuracy"
+    metric_class = "NDCG"
 
     def __init__(self, config, dataset, model) -> None:
         super().__init__(config, dataset, model)

@@ -20,13 +20,21 @@ class CachedBatch:
 
 
 class Objective(ABC):
-    """One objective of the preference. Subclasses set ``name`` and implement :meth:`loss` (lower is better)."""
+    """One objective of the preference. Subclasses set ``name``, the RecBole metric that measures the objective
+    (``metric``, ``metric_class``, ``bigger_is_better``) and implement :meth:`loss` (lower is better)."""
 
     name: str = ""
+    metric_class: str = ""  # RecBole metric class name, e.g. "NDCG"
+    bigger_is_better: bool = True
 
     def __init__(self, config, dataset, model) -> None:
         self.config = config
         self.model = model
+
+    @classmethod
+    def metric(cls, k: int = 10) -> str:
+        """Key of the objective's metric in RecBole results, e.g. ``ndcg@10``."""
+        return f"{cls.metric_class.lower()}@{k}"
 
     def prepare(self, cache) -> None:
         """Precompute per-row constants for the training cache (called once before tuning)."""

@@ -48,6 +48,7 @@ class Diversity(Objective):
     """Negative soft α-NDCG@K over the backbone's top-M candidates of each user."""
 
     name = "diversity"
+    metric_class = "AlphaNDCG"
 
     def __init__(self, config, dataset, model) -> None:
         super().__init__(config, dataset, model)

@@ -31,6 +31,8 @@ def group_spread(values: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
 
 class Fairness(Objective):
     name = "fairness"
+    metric_class = "GroupGap"
+    bigger_is_better = False
 
     def __init__(self, config, dataset, model) -> None:
         super().__init__(config, dataset, model)

@@ -11,7 +11,7 @@ from tqdm import tqdm
 
 from recbole_paragon.objectives import build_objectives
 from recbole_paragon.objectives.base import CachedBatch
-from recbole_paragon.utils import config_get
+from recbole_paragon.utils import config_get, torch_threads
 from recbole_paragon.preference import normalize_preference
 from recbole_paragon.strategies import build_strategy
 from recbole_paragon.trainer.cache import RepresentationCache
@@ -31,8 +31,10 @@ class AdapterTrainer(Trainer):
         self.batch_size = int(config_get(config, "adapter_batch_size", 256))
         self.learning_rate = float(config_get(config, "adapter_learning_rate", 5e-3))
         self.strategy_name = str(config_get(config, "strategy", "linear"))
+        self.threads = int(config_get(config, "adapter_threads", 1))
         self.objectives = None
         self.caches: Dict[str, RepresentationCache] = {}
+        self.loaders: Dict[str, object] = {}
 
     # -- set-up ------------------------------------------------------------------------------------------------------
     def prepare(self, train_data, valid_data=None, test_data=None) -> None:
@@ -43,9 +45,16 @@ class AdapterTrainer(Trainer):
         candidates = int(config_get(self.config, "diversity_candidates", 50))
         for split, loader in (("train", train_data), ("valid", valid_data), ("test", test_data)):
             if loader is not None:
+                self.loaders[split] = loader
                 self.caches[split] = RepresentationCache.build(self.model, loader, candidates)
         for objective in self.objectives:
             objective.prepare(self.caches["train"])
+
+    def objectives_by_name(self, name: str):
+        for objective in self.objectives:
+            if objective.name == name:
+                return objective
+        raise ValueError(f"objective {name!r} is not among this run's objectives {self.objective_names}")
 
     def preference(self, value) -> torch.Tensor:
         return normalize_preference(value, self.objective_names)
@@ -64,8 +73,11 @@ class AdapterTrainer(Trainer):
 
         ``batches`` draws a training batch from a random generator; by default it samples the cached train states.
         """
-        weights = self.preference(preference)
-        steps = int(steps or self.steps)
+        with torch_threads(self.threads):
+            return self._tune(self.preference(preference), seed, int(steps or self.steps), checkpoints,
+                              show_progress, batches)
+
+    def _tune(self, weights, seed, steps, checkpoints, show_progress, batches) -> List[Tuple[int, torch.Tensor]]:
         keep = sorted({int(s) for s in checkpoints if 0 < int(s) <= steps} | {steps})
         cache = self.caches["train"]
         batches = batches or (lambda rng: cache.batch(torch.randint(len(cache), (self.batch_size,), generator=rng)))
@@ -101,11 +113,14 @@ class AdapterTrainer(Trainer):
         return self.evaluate_cache(self.caches[split], self.model.adapter)
 
     @torch.no_grad()
-    def evaluate_cache(self, cache: RepresentationCache, transform) -> "OrderedDict[str, float]":
-        """Score cached states through ``transform`` (hidden -> adapted hidden) and run RecBole's evaluator."""
+    def evaluate_cache(self, cache: RepresentationCache, transform, rescore=None) -> "OrderedDict[str, float]":
+        """Score cached states through ``transform`` (hidden -> adapted hidden), optionally re-rank the scores
+        with ``rescore`` (scores -> scores), and run RecBole's evaluator."""
         for batch in cache.chunks(int(self.config["eval_batch_size"])):
             scores = self.model.score_representation(transform(batch.hidden))
             scores[:, 0] = -torch.inf
+            if rescore is not None:
+                scores = rescore(scores)
             interaction = Interaction({self.model.USER_ID: batch.users})
             positive_u = torch.arange(len(batch.target))
             self.eval_collector.eval_batch_collect(scores, interaction, positive_u, batch.target)

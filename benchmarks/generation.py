@@ -1,0 +1,57 @@
+"""Generation speed vs tuning on ml-100k, measured side by side in one run.
+
+    python benchmarks/generation.py
+
+Uses (or builds) the run's backbone, adapter bank and diffusion generator under saved/benchmarks, then prints:
+milliseconds to generate one adapter (DDIM, default steps), seconds for 101 preferences in one batch, the same with
+full DDPM, and seconds to tune one adapter, with the tune / generate ratio.
+Targets (2 CPU cores): one preference <= 50 ms, 101 batched <= 1 s, tune / generate >= 100x.
+"""
+import statistics
+import time
+
+import torch
+from common import backbone_run, machine, print_table
+
+from recbole_paragon import pipeline
+
+
+def best_of(function, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    config, _, splits, backbone = backbone_run()
+    pipeline.add_objective_metrics(config)
+    trainer = pipeline.adapter_trainer(config, backbone["model"], *splits)
+    bank = pipeline.bank_stage(config, trainer)
+    adapters = pipeline.generator_stage(config, trainer, bank)
+    one = torch.tensor([[0.3, 0.7]])
+    many = torch.stack([torch.tensor([i / 100, 1 - i / 100]) for i in range(101)])
+    ddpm_steps = adapters.generator.diffusion.timesteps
+    single = best_of(lambda: adapters.vectors(one), 10)
+    batched = best_of(lambda: adapters.vectors(many), 3)
+    adapters.sampling["sampler"] = "ddpm"
+    single_ddpm = best_of(lambda: adapters.vectors(one), 3)
+    batched_ddpm = best_of(lambda: adapters.vectors(many), 1)
+    tune = best_of(lambda: trainer.tune([0.3, 0.7]), 3)
+    steps = config["generate_steps"]
+    print(f"machine: {machine()}; generator {adapters.generator.num_parameters} adapter parameters, "
+          f"{sum(p.numel() for p in adapters.generator.parameters())} denoiser parameters")
+    print_table([
+        [f"generate 1 adapter, DDIM-{steps}", f"{single * 1000:.1f} ms", "target <= 50 ms"],
+        [f"generate 101 adapters batched, DDIM-{steps}", f"{batched:.3f} s", "target <= 1 s"],
+        [f"generate 1 adapter, DDPM-{ddpm_steps}", f"{single_ddpm * 1000:.1f} ms", ""],
+        [f"generate 101 adapters batched, DDPM-{ddpm_steps}", f"{batched_ddpm:.3f} s", ""],
+        [f"tune 1 adapter ({trainer.steps} steps, cached states)", f"{tune:.2f} s", ""],
+        ["tune / generate (DDIM, 1 adapter)", f"{tune / single:.0f}x", "target >= 100x"],
+    ], ["what", "time", "note"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Generator stage (Paragon phase 2): learn preference -> adapter from the bank, or directly (hypernetwork).
+
+``generator: diffusion`` trains the DiT diffusion model on the adapter bank; ``generator: hypernet`` trains an MLP
+from preference to adapter directly on the preference-weighted objectives with random preferences (CMR-style).
+Both keep a validation split of bank preferences held out and early-stop on the *recommendation* quality of the
+adapters they generate there: the mean absolute difference between the generated and the tuned adapters' validation
+metrics of every objective (NDCG@10, AlphaNDCG@10, GroupGap@10), i.e. how faithfully they reproduce tuning.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from logging import getLogger
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from tqdm import tqdm
+
+from recbole_paragon.bank import AdapterBank
+from recbole_paragon.model.adapter import Adapter, apply_adapter_vector
+from recbole_paragon.model.generator import DiffusionGenerator, HyperNetwork
+from recbole_paragon.trainer.adapter_trainer import AdapterTrainer
+from recbole_paragon.utils import config_get, torch_threads
+
+GENERATORS = ("diffusion", "hypernet")
+
+
+def diffusion_hyperparameters(config) -> Dict[str, Any]:
+    """``diffusion_<name>`` config keys mapped onto :class:`DiffusionGenerator` hyper-parameters."""
+    return {name: config_get(config, f"diffusion_{name}", default)
+            for name, default in DiffusionGenerator.DEFAULTS.items()}
+
+
+def held_out_preferences(preferences: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Evenly spaced interior preferences (by first weight) kept out of training for validation."""
+    distinct = torch.unique(preferences, dim=0)
+    distinct = distinct[torch.argsort(distinct[:, 0])]
+    count = int(round(fraction * len(distinct)))
+    if count == 0:
+        return distinct[:0]
+    if len(distinct) - count < 2:
+        raise ValueError(f"the bank has {len(distinct)} preferences: too few to hold out {count} for validation "
+                         "(collect a denser bank or lower generator_validation_fraction)")
+    interior = distinct[1:-1]
+    picks = torch.linspace(0, len(interior) - 1, count + 2)[1:-1].round().long()
+    return interior[picks]
+
+
+def _rows_matching(preferences: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    if len(targets) == 0:
+        return torch.zeros(len(preferences), dtype=torch.bool)
+    return (torch.cdist(preferences, targets) < 1e-6).any(1)
+
+
+class GeneratorTrainer:
+    """Train a generator for the frozen backbone behind ``adapter_trainer`` (its caches and objectives)."""
+
+    def __init__(self, config, adapter_trainer: AdapterTrainer, bank: Optional[AdapterBank],
+                 kind: Optional[str] = None) -> None:
+        self.config = config
+        self.adapter_trainer = adapter_trainer
+        self.kind = kind or str(config_get(config, "generator", "diffusion"))
+        if self.kind not in GENERATORS:
+            raise ValueError(f"unknown generator {self.kind!r}; choose one of {', '.join(GENERATORS)}")
+        self.bank = bank
+        self.steps = int(config_get(config, "generator_steps", 4000))
+        self.batch_size = int(config_get(config, "generator_batch_size", 64))
+        self.learning_rate = float(config_get(config, "generator_learning_rate", 1e-3))
+        self.eval_interval = int(config_get(config, "generator_eval_interval", 500))
+        self.patience = int(config_get(config, "generator_patience", 3))
+        self.time_budget = float(config_get(config, "generator_time_budget", 240))
+        self.condition_on_step = bool(config_get(config, "generator_condition_on_step", True))
+        self.seed = int(config_get(config, "seed", 0))
+        self.objective_metrics = [o.metric() for o in adapter_trainer.objectives]
+        self.history: List[Dict[str, float]] = []
+        self._check_bank()
+
+    # -- data ----------------------------------------------------------------------------------------------------------
+    def _check_bank(self) -> None:
+        minimum = int(config_get(self.config, "generator_min_bank", 3))
+        if self.bank is None or len(self.bank) == 0:
+            raise ValueError("the generator needs an adapter bank: run --stage=bank first")
+        tensors = self.bank.tensors()
+        if len(torch.unique(tensors["preferences"], dim=0)) < minimum:
+            raise ValueError(f"the adapter bank has {len(torch.unique(tensors['preferences'], dim=0))} distinct "
+                             f"preferences; the generator needs at least {minimum} (generator_min_bank)")
+        if self.bank.objectives != self.adapter_trainer.objective_names:
+            raise ValueError(f"bank objectives {self.bank.objectives} differ from the run's "
+                             f"{self.adapter_trainer.objective_names}")
+
+    def split(self, exclude: Optional[torch.Tensor] = None) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+        """Training rows of the bank (minus ``exclude`` preferences and the validation ones) and validation prefs."""
+        tensors = self.bank.tensors()
+        keep = ~_rows_matching(tensors["preferences"], exclude if exclude is not None else torch.zeros(0, 1))
+        tensors = {k: v[keep] for k, v in tensors.items()}
+        validation = held_out_preferences(tensors["preferences"],
+                                          float(config_get(self.config, "generator_validation_fraction", 0.2)))
+        train = ~_rows_matching(tensors["preferences"], validation)
+        return {k: v[train] for k, v in tensors.items()}, validation
+
+    def conditions(self, preferences: torch.Tensor, steps: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Generator conditions: the preference, plus the checkpoint step as a fraction of the tuning length."""
+        if not self.condition_on_step:
+            return preferences
+        fraction = torch.ones(len(preferences)) if steps is None else steps.float() / self.adapter_trainer.steps
+        return torch.cat([preferences, fraction[:, None]], dim=1)
+
+    # -- validation ----------------------------------------------------------------------------------------------------
+    def reference_metrics(self, preferences: torch.Tensor) -> torch.Tensor:
+        """Validation metrics of the tuned (final-step) bank adapters at ``preferences`` ``[V, n_objectives]``."""
+        tensors = self.bank.tensors()
+        rows = []
+        for preference in preferences:
+            match = _rows_matching(tensors["preferences"], preference[None]) & (tensors["steps"] ==
+                                                                                   tensors["steps"].max())
+            entries = [self.bank.metrics[i] for i in torch.nonzero(match).flatten().tolist()]
+            rows.append([sum(e[m] for e in entries) / len(entries) for m in self.objective_metrics])
+        return torch.tensor(rows)
+
+    def validation_error(self, generate, preferences: torch.Tensor, reference: torch.Tensor) -> float:
+        """Mean |generated − tuned| validation metric over held-out preferences and objectives."""
+        vectors = generate(preferences)
+        generated = torch.tensor([[self.adapter_trainer.evaluate_vector(v, "valid")[m] for m in self.objective_metrics]
+                                  for v in vectors])
+        return float((generated - reference).abs().mean())
+
+    # -- training ------------------------------------------------------------------------------------------------------
+    def fit(self, show_progress: bool = True, exclude: Optional[torch.Tensor] = None):
+        """Train the configured generator; returns it (best validation state restored)."""
+        train, validation = self.split(exclude)
+        with torch_threads(self.adapter_trainer.threads):
+            if self.kind == "diffusion":
+                return self._fit_diffusion(train, validation, show_progress)
+            return self._fit_hypernet(validation, show_progress)
+
+    def _loop(self, model_state, step_fn, generate, validation, show_progress):
+        """Shared loop: optimiser steps, periodic validation, early stopping, time budget, best state kept."""
+        reference = self.reference_metrics(validation) if len(validation) else None
+        best, best_state, stale, start = float("inf"), copy.deepcopy(model_state()), 0, time.perf_counter()
+        progress = tqdm(range(1, self.steps + 1), desc=f"generator ({self.kind})", disable=not show_progress)
+        for step in progress:
+            loss = step_fn()
+            out_of_time = time.perf_counter() - start > self.time_budget
+            if step % self.eval_interval and step != self.steps and not out_of_time:
+                continue
+            record = {"step": step, "loss": float(loss), "seconds": time.perf_counter() - start}
+            if reference is not None:
+                record["validation_error"] = self.validation_error(generate, validation, reference)
+            self.history.append(record)
+            getLogger().info(f"generator step {step}: {record}")
+            score = record.get("validation_error", -step)
+            if score < best:
+                best, best_state, stale = score, copy.deepcopy(model_state()), 0
+            else:
+                stale += 1
+            if stale >= self.patience or out_of_time:
+                break
+        return best_state
+
+    def _fit_diffusion(self, train: Dict[str, torch.Tensor], validation: torch.Tensor, show_progress: bool):
+        torch.manual_seed(self.seed)
+        model = self.adapter_trainer.model
+        conditions = self.conditions(train["preferences"], train["steps"])
+        generator = DiffusionGenerator(model.adapter.hidden_size, model.adapter.adapter_dim, conditions.shape[1],
+                                       **diffusion_hyperparameters(self.config))
+        generator.fit_normalizer(train["vectors"])
+        optimizer = torch.optim.AdamW(generator.parameters(), lr=self.learning_rate)
+        rng = torch.Generator().manual_seed(self.seed)
+
+        def step_fn():
+            index = torch.randint(len(conditions), (self.batch_size,), generator=rng)
+            loss = generator.training_loss(train["vectors"][index], conditions[index], generator=rng)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            generator.update_ema()
+            return loss.detach()
+
+        generate = lambda prefs: generator.generate(self.conditions(prefs), **self.sampling())  # noqa: E731
+        best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress)
+        return DiffusionGenerator.from_state(best_state)
+
+    def sampling(self) -> Dict[str, Any]:
+        return {"steps": int(config_get(self.config, "generate_steps", 20)),
+                "sampler": str(config_get(self.config, "generate_sampler", "ddim")),
+                "guidance_scale": float(config_get(self.config, "guidance_scale", 1.0)),
+                "seed": int(config_get(self.config, "seed", 0)),
+                "num_threads": int(config_get(self.config, "generate_threads", 1))}
+
+    def _fit_hypernet(self, validation: torch.Tensor, show_progress: bool):
+        torch.manual_seed(self.seed)
+        trainer = self.adapter_trainer
+        adapter: Adapter = trainer.model.adapter
+        adapter.reset_parameters()
+        network = HyperNetwork(len(trainer.objective_names), adapter.num_parameters,
+                               hidden=int(config_get(self.config, "hypernet_hidden", 256)),
+                               base=adapter.get_vector())
+        optimizer = torch.optim.Adam(network.parameters(), lr=float(config_get(self.config, "hypernet_learning_rate",
+                                                                            1e-3)))
+        groups = int(config_get(self.config, "hypernet_preferences_per_batch", 8))
+        cache = trainer.caches["train"]
+        rng = torch.Generator().manual_seed(self.seed)
+        simplex = torch.distributions.Dirichlet(torch.ones(len(trainer.objective_names)))
+
+        def step_fn():
+            preferences = simplex.sample((groups,))
+            vectors = network(preferences)
+            total = 0.0
+            for preference, vector in zip(preferences, vectors):
+                batch = cache.batch(torch.randint(len(cache), (trainer.batch_size // groups,), generator=rng))
+                rows = apply_adapter_vector(batch.hidden, vector, adapter.adapter_dim)
+                scores = trainer.model.score_representation(rows)
+                losses = torch.stack([o.loss(batch, rows, scores) for o in trainer.objectives])
+                total = total + (preference * losses).sum() / groups
+            optimizer.zero_grad()
+            total.backward()
+            optimizer.step()
+            return total.detach()
+
+        generate = lambda prefs: network(prefs).detach()  # noqa: E731
+        best_state = self._loop(network.state_dict_plain, step_fn, generate, validation, show_progress)
+        return HyperNetwork.from_state(best_state)

@@ -1,0 +1,379 @@
+"""Hyper-parameter sweeps on Ray Tune, for Paragon models and plain RecBole models alike.
+
+    python -m recbole_paragon.tune --model=SASRec --dataset=ml-100k --params_file=properties/hyper_example.test \\
+        [--config_files=a.yaml,b.yaml] [--num_samples=8] [--max_concurrent=2] [--ray_address=local] \\
+        [--output=saved/tune-SASRec-ml-100k] [--key=value ...]
+    python run_recbole_paragon.py --tune --params_file=properties/hyper_example.test [same options]
+
+``--params_file`` uses RecBole's hyper-parameter file format, one parameter per line::
+
+    learning_rate loguniform -8,0        # exp(uniform(-8, 0)): natural-log bounds, as RecBole's HyperTuning
+    embedding_size choice [64,96]        # a Python list literal
+    dropout_prob uniform 0.1,0.5
+    hidden_size quniform 16,64,16        # low,high,q: multiples of q (all integers: a choice of 16, 32, 48, 64)
+
+Blank lines and ``#`` comments are skipped; any other malformed line raises ``ValueError`` naming it. Every other
+``--key=value`` is a RecBole setting shared by all trials.
+
+Each trial trains the model with RecBole's trainer (for ``Paragon<Backbone>``: the backbone stage, written to
+``<output>/runs/<trial>/<model>-<dataset>``, reusable as ``run_dir``) and reports ``valid_metric`` after every epoch
+(RecBole's ``callback_fn``), so the ASHA scheduler stops bad trials early (``tune_grace_period`` epochs at least,
+default 1; ``tune_reduction_factor``, default 2). The mode follows ``valid_metric_bigger``.
+
+``tune_stage: tune`` sweeps Paragon's adapter settings instead (``adapter_*``, ``strategy``, ``pub_*``, ``pmtrec_*``,
+objective temperatures...): every trial tunes one adapter at ``preference`` on the backbone already trained in
+``run_dir`` (train it first with ``--stage=backbone``) and reports that adapter's ``valid_metric``.
+
+Outputs in ``--output`` (default ``<checkpoint_dir>/tune-<model>-<dataset>``): ``best.yaml`` (the best trial's
+settings, usable with ``--config_files``), ``trials.csv`` (one row per trial) and Ray Tune's own files in ``ray/``.
+Logs are quiet by default (RecBole ``state: WARNING``, Ray's trial table); pass ``--state=INFO`` for RecBole's logs.
+Ray: ``--ray_address`` (or config ``ray_address``) as for the bank (``local``, ``auto``, ``ray://host:port``);
+null means a local Ray with ``num_workers`` CPUs. One trial uses one CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import csv
+import math
+import os
+import sys
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from unittest import mock
+
+import yaml
+
+PARAM_TYPES = ("choice", "uniform", "quniform", "loguniform")
+BEST_FILE = "best.yaml"
+TRIALS_FILE = "trials.csv"
+DEFAULT_NUM_SAMPLES = 8
+#: Config keys each trial sets for itself (never written to best.yaml).
+_PLUMBING_KEYS = {"checkpoint_dir", "run_dir", "state", "show_progress"}
+
+
+# -- parameter files -------------------------------------------------------------------------------------------------
+def parse_params_line(line: str, number: int = 0) -> Optional[Tuple[str, Any]]:
+    """``(name, Ray Tune domain)`` of one params-file line; None for a blank or comment line."""
+    from ray import tune
+
+    text = line.split("#", 1)[0].strip()
+    if not text:
+        return None
+
+    def fail(reason: str) -> ValueError:
+        return ValueError(f"params file line {number}: {line.strip()!r}: {reason}. Expected `name type value` with "
+                          f"type one of {', '.join(PARAM_TYPES)}, e.g. `learning_rate loguniform -8,0`")
+
+    parts = text.split()
+    if len(parts) < 3:
+        raise fail("needs a name, a type and a value")
+    name, kind, value = parts[0], parts[1], "".join(parts[2:])
+    if kind not in PARAM_TYPES:
+        raise fail(f"unknown type {kind!r}")
+    if kind == "choice":
+        try:
+            options = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            raise fail("choice needs a Python list literal such as [64,96]") from None
+        if not isinstance(options, (list, tuple)) or not options:
+            raise fail("choice needs a non-empty list")
+        return name, tune.choice(list(options))
+    try:
+        bounds = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise fail("bounds must be comma-separated numbers") from None
+    if any(not math.isfinite(b) for b in bounds):
+        raise fail("bounds must be finite")
+    expected = 3 if kind == "quniform" else 2
+    if len(bounds) != expected:
+        raise fail(f"{kind} needs {'low,high,q' if expected == 3 else 'low,high'}")
+    low, high = bounds[0], bounds[1]
+    if not low < high:
+        raise fail("low must be smaller than high")
+    if kind == "uniform":
+        return name, tune.uniform(low, high)
+    if kind == "loguniform":  # hyperopt's loguniform(low, high) = exp(uniform(low, high))
+        return name, tune.loguniform(math.exp(low), math.exp(high))
+    q = bounds[2]
+    if q <= 0:
+        raise fail("q must be positive")
+    if all(float(b).is_integer() for b in bounds):  # sizes, layers: Python ints, as a model needs them
+        return name, tune.choice(list(range(int(low), int(high) + 1, int(q))))  # (tune.qrandint yields floats)
+    return name, tune.quniform(low, high, q)
+
+
+def parse_params(text: str) -> Dict[str, Any]:
+    """Search space (name -> Ray Tune domain) of a params file's text."""
+    space: Dict[str, Any] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        parsed = parse_params_line(line, number)
+        if parsed is None:
+            continue
+        name, domain = parsed
+        if name in space:
+            raise ValueError(f"params file line {number}: {line.strip()!r}: {name} is already defined")
+        space[name] = domain
+    if not space:
+        raise ValueError("the params file defines no parameter")
+    return space
+
+
+def parse_params_file(path: str) -> Dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        try:
+            return parse_params(handle.read())
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+
+
+# -- configs of trials -----------------------------------------------------------------------------------------------
+@contextmanager
+def command_line(args: Sequence[str]) -> Iterator[None]:
+    """``sys.argv`` as RecBole's Config reads it (``--key=value``), without this tool's (or Ray's) own flags."""
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "recbole_paragon.tune", *args]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
+def _plain(value: Any) -> Any:
+    """Python scalars and lists (yaml-safe) from numpy values."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        return value.item()
+    return value
+
+
+def _command_value(text: str) -> Any:
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _trial(params: Dict[str, Any], base: Dict[str, Any]) -> None:
+    """One trial (runs in a Ray worker): RecBole training reporting ``valid_metric`` after every epoch."""
+    import torch
+    from ray.air import session
+    from recbole.utils import init_logger, init_seed
+
+    from recbole_paragon import pipeline
+    from recbole_paragon.model.paragon import PREFIX
+    from recbole_paragon.quick_start import build_config, prepare_data, run_stages
+
+    torch.set_num_threads(1)
+    if os.path.isdir(base["cwd"]):
+        os.chdir(base["cwd"])  # relative data_path and config files, as on the command line
+    metric = base["metric"]
+    trial_dir = os.path.join(base["output"], "runs", session.get_trial_id())
+    config_dict = {**base["config_dict"], **params}
+    cmd_args = base["cmd_args"]
+    if base["stage"] == "backbone":  # a folder per trial: concurrent trials never share a checkpoint
+        config_dict.update(checkpoint_dir=trial_dir,
+                           run_dir=os.path.join(trial_dir, f"{base['model']}-{base['dataset']}"))
+        cmd_args = [a for a in cmd_args if a[2:].split("=", 1)[0] not in ("checkpoint_dir", "run_dir")]
+    with command_line(cmd_args):
+        config = build_config(base["model"], base["dataset"], base["config_files"], config_dict)
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    dataset, (train_data, valid_data, test_data) = prepare_data(config)
+
+    if base["stage"] == "tune":
+        config["stage"] = "tune"
+        adapter = run_stages(config, dataset, train_data, valid_data, test_data)["adapter"]
+        valid, test = dict(adapter["valid_result"]), dict(adapter["test_result"])
+        session.report({metric: float(valid[metric]), "final": True,
+                        **{f"valid_{k}": float(v) for k, v in valid.items()},
+                        **{f"test_{k}": float(v) for k, v in test.items()}})
+        return
+
+    def report(epoch_idx: int, valid_score: float) -> None:
+        session.report({metric: float(valid_score), "epoch": int(epoch_idx), "final": False})
+
+    trainer_lookup = pipeline.get_trainer
+
+    def reporting_trainer(model_type, model_name):
+        trainer_class = trainer_lookup(model_type, model_name)
+
+        class Reporting(trainer_class):  # RecBole's fit, with the per-epoch report added to any callback
+            def fit(self, *args, callback_fn=None, **kwargs):
+                def callback(epoch_idx, valid_score):
+                    report(epoch_idx, valid_score)
+                    if callback_fn is not None:
+                        callback_fn(epoch_idx, valid_score)
+
+                return super().fit(*args, callback_fn=callback, **kwargs)
+
+        return Reporting
+
+    # pipeline.train_and_test builds the trainer through pipeline.get_trainer: the sweep wraps it (this process only)
+    with mock.patch.object(pipeline, "get_trainer", reporting_trainer):
+        if str(config["model"]).startswith(PREFIX):
+            result = pipeline.train_backbone(config, train_data, valid_data, test_data)
+        else:
+            result = pipeline.train_and_test(config, train_data, valid_data, test_data, saved=True)
+    session.report({metric: float(result["best_valid_score"]), "final": True,
+                    **{f"valid_{k}": float(v) for k, v in (result["best_valid_result"] or {}).items()},
+                    **{f"test_{k}": float(v) for k, v in (result["test_result"] or {}).items()}})
+
+
+def _check_tune_stage(config, space: Dict[str, Any]) -> None:
+    """``tune_stage: tune`` trials share the run directory's backbone: they may only sweep non-backbone settings."""
+    from recbole_paragon import pipeline
+    from recbole_paragon.model.paragon import PREFIX
+
+    if not str(config["model"]).startswith(PREFIX):
+        raise ValueError("tune_stage=tune sweeps Paragon adapter settings: it needs a Paragon<Backbone> model")
+    if config["preference"] is None:
+        raise ValueError("tune_stage=tune needs --preference=w1,w2,... (the adapter each trial tunes)")
+    backbone_keys = [k for k in space if k not in pipeline._NOT_BACKBONE_KEYS
+                     and not k.startswith(pipeline._NOT_BACKBONE_PREFIXES)]
+    if backbone_keys:
+        raise ValueError(f"tune_stage=tune cannot sweep backbone settings ({', '.join(backbone_keys)}); "
+                         "sweep them with tune_stage=backbone")
+    if not pipeline.saved_backbone_matches(config):
+        raise ValueError(f"tune_stage=tune needs a trained backbone in {pipeline.run_directory(config)}: run "
+                         "--stage=backbone with the same settings first")
+
+
+# -- the sweep ---------------------------------------------------------------------------------------------------------
+def sweep(model: str, dataset: str, params_file: str, config_file_list: Optional[List[str]] = None,
+          config_dict: Optional[Dict[str, Any]] = None, num_samples: int = DEFAULT_NUM_SAMPLES,
+          max_concurrent: Optional[int] = None, ray_address: Optional[str] = None, output: Optional[str] = None,
+          cmd_args: Sequence[str] = (), verbose: int = 1) -> Dict[str, Any]:
+    """Run a sweep; return the best config and score, the paths of ``best.yaml`` and ``trials.csv``, and the trials.
+
+    ``config_dict`` and ``cmd_args`` (``--key=value`` strings) are settings shared by every trial.
+    """
+    from ray import tune
+    from ray.air import RunConfig
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import BasicVariantGenerator
+
+    from recbole_paragon.distributed import ray_connection
+    from recbole_paragon.quick_start import build_config
+    from recbole_paragon.utils import config_get
+
+    space = parse_params_file(params_file)
+    cmd_args = [a for a in cmd_args if a.startswith("--") and "=" in a]
+    shared = {"state": "WARNING", "show_progress": False, **(config_dict or {})}
+    config_files = [os.path.abspath(f) for f in config_file_list or []]
+    with command_line(cmd_args):
+        config = build_config(model, dataset, config_files, shared)  # checks model, dataset and settings up front
+    stage = str(config_get(config, "tune_stage", "backbone"))
+    if stage not in ("backbone", "tune"):
+        raise ValueError(f"tune_stage must be backbone or tune, got {stage!r}")
+    if stage == "tune":
+        _check_tune_stage(config, space)
+    metric = str(config["valid_metric"]).lower()
+    mode = "max" if config["valid_metric_bigger"] else "min"
+    epochs = int(config["epochs"])
+    if output is None:
+        output = os.path.join(config["checkpoint_dir"] or "saved", f"tune-{config['model']}-{config['dataset']}")
+    output = os.path.abspath(output)
+    os.makedirs(output, exist_ok=True)
+    address = ray_address or config_get(config, "ray_address", None) or "local"
+    num_workers = int(config_get(config, "num_workers", 2))
+    base = {"model": model, "dataset": dataset, "config_files": config_files, "config_dict": shared,
+            "cmd_args": cmd_args, "cwd": os.getcwd(), "output": output, "metric": metric, "stage": stage}
+    scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max(1, epochs) + 1,
+                              grace_period=int(config_get(config, "tune_grace_period", 1)),
+                              reduction_factor=float(config_get(config, "tune_reduction_factor", 2)))
+    trainable = tune.with_resources(tune.with_parameters(_trial, base=base), {"cpu": 1})
+    with ray_connection(address, num_workers, float(config_get(config, "ray_connect_timeout", 10))):
+        tuner = tune.Tuner(
+            trainable,
+            param_space=space,
+            tune_config=tune.TuneConfig(
+                metric=metric, mode=mode, scheduler=scheduler, num_samples=int(num_samples),
+                max_concurrent_trials=int(max_concurrent or num_workers), chdir_to_trial_dir=False,
+                search_alg=BasicVariantGenerator(random_state=int(config["seed"]))),
+            run_config=RunConfig(name="ray", storage_path=output, verbose=verbose),
+        )
+        results = tuner.fit()
+    rows = trial_rows(results, metric, mode, list(space))
+    write_rows(os.path.join(output, TRIALS_FILE), rows)
+    scored = [r for r in rows if r["best_" + metric] is not None]
+    if not scored:
+        errors = "; ".join(str(r["error"]) for r in rows if r["error"]) or "no trial reported a score"
+        raise RuntimeError(f"every trial failed ({errors}); see {os.path.join(output, 'ray')}")
+    best = (max if mode == "max" else min)(scored, key=lambda r: r["best_" + metric])
+    best_params = {name: best[f"config/{name}"] for name in space}
+    settings = {k: v for k, v in {**shared, **{a[2:].split("=", 1)[0]: _command_value(a.split("=", 1)[1])
+                                               for a in cmd_args}}.items() if k not in _PLUMBING_KEYS}
+    best_path = os.path.join(output, BEST_FILE)
+    with open(best_path, "w", encoding="utf-8") as handle:
+        handle.write(f"# best of {len(rows)} trials of {model} on {dataset}: {metric} = {best['best_' + metric]} "
+                     f"(trial {best['trial_id']}, {mode}imised)\n"
+                     f"# use: python run_recbole_paragon.py --model={model} --dataset={dataset} --config_files="
+                     f"{','.join(config_files + [best_path])}\n")
+        yaml.safe_dump(_plain({**settings, **best_params}), handle, sort_keys=False)
+    return {"best_config": best_params, "best_score": best["best_" + metric], "best_trial": best["trial_id"],
+            "metric": metric, "mode": mode, "best_yaml": best_path, "trials_csv": os.path.join(output, TRIALS_FILE),
+            "trials": rows, "output": output}
+
+
+def trial_rows(results, metric: str, mode: str, names: List[str]) -> List[Dict[str, Any]]:
+    """One row per trial: swept values, best and last ``metric``, epochs reported, test metrics, status."""
+    rows = []
+    for result in results:
+        history = result.metrics_dataframe
+        last = result.metrics or {}
+        scores = [] if history is None or metric not in history else [
+            float(v) for v in history[metric].tolist() if v == v]
+        row = {"trial_id": last.get("trial_id") or os.path.basename(str(result.log_dir or "")),
+               **{f"config/{n}": _plain(result.config.get(n)) for n in names},
+               "best_" + metric: (max if mode == "max" else min)(scores) if scores else None,
+               "last_" + metric: scores[-1] if scores else None,
+               "reports": len(scores),
+               "status": "error" if result.error else ("completed" if last.get("final") else "stopped early"),
+               "error": str(result.error).splitlines()[0] if result.error else ""}
+        row.update({k: v for k, v in last.items() if k.startswith(("valid_", "test_"))})
+        rows.append(row)
+    return rows
+
+
+def write_rows(path: str, rows: List[Dict[str, Any]]) -> None:
+    columns: List[str] = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+# -- command line --------------------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m recbole_paragon.tune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
+    parser.add_argument("--model", "-m", default="ParagonSASRec", help="model name (Paragon<Backbone> or RecBole's)")
+    parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name")
+    parser.add_argument("--params_file", required=True, help="hyper-parameter file (RecBole's format)")
+    parser.add_argument("--config_files", default=None, help="comma-separated yaml files")
+    parser.add_argument("--num_samples", type=int, default=DEFAULT_NUM_SAMPLES, help="number of trials")
+    parser.add_argument("--max_concurrent", type=int, default=None, help="trials at a time (default: num_workers)")
+    parser.add_argument("--ray_address", default=None,
+                        help="local | auto | ray://host:port (default: config ray_address, else local)")
+    parser.add_argument("--output", default=None, help="output folder (default: <checkpoint_dir>/tune-<model>-<dataset>)")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    args, rest = build_parser().parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    config_files = [f for f in args.config_files.split(",") if f] if args.config_files else None
+    summary = sweep(args.model, args.dataset, args.params_file, config_files, None, args.num_samples,
+                    args.max_concurrent, args.ray_address, args.output, cmd_args=rest)
+    print(f"best {summary['metric']} = {summary['best_score']} ({summary['mode']}): {summary['best_config']}")
+    print(f"best config: {summary['best_yaml']}\nall trials: {summary['trials_csv']}")
+    return summary
+
+
+if __name__ == "__main__":
+    main()
