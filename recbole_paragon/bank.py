@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -33,6 +34,7 @@ class AdapterBank:
     steps: List[int] = field(default_factory=list)
     seeds: List[int] = field(default_factory=list)
     metrics: List[Dict[str, float]] = field(default_factory=list)
+    seconds: List[float] = field(default_factory=list)  # wall time of the tuning run the adapter came from
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -42,18 +44,23 @@ class AdapterBank:
         return list(self.settings["objectives"])
 
     def add(self, vector: torch.Tensor, preference: Sequence[float], step: int, seed: int,
-            metrics: Dict[str, float]) -> None:
+            metrics: Dict[str, float], seconds: float = 0.0) -> None:
         self.vectors.append(vector.detach().cpu().float())
         self.preferences.append([float(w) for w in preference])
         self.steps.append(int(step))
         self.seeds.append(int(seed))
         self.metrics.append({k: float(v) for k, v in metrics.items()})
+        self.seconds.append(float(seconds))
+
+    def find(self, preference: Sequence[float], seed: int) -> List[int]:
+        """Indices of the adapters tuned at this preference with this seed (all checkpoints)."""
+        target = torch.tensor(list(preference), dtype=torch.float32)
+        return [i for i, (p, s) in enumerate(zip(self.preferences, self.seeds))
+                if s == seed and torch.allclose(torch.tensor(p), target, atol=1e-6)]
 
     def done(self, preference: Sequence[float], seed: int) -> bool:
         """Whether a tuning run at this preference and seed is already in the bank."""
-        target = torch.tensor(list(preference))
-        return any(s == seed and torch.allclose(torch.tensor(p), target, atol=1e-6)
-                   for p, s in zip(self.preferences, self.seeds))
+        return bool(self.find(preference, seed))
 
     def tensors(self) -> Dict[str, torch.Tensor]:
         if not self.vectors:
@@ -80,8 +87,8 @@ class AdapterBank:
         """Write tensors then metadata, each atomically (metadata last: it is what marks runs as done)."""
         with atomic_path(os.path.join(directory, BANK_TENSORS)) as temporary:
             torch.save(self.tensors(), temporary)
-        entries = [{"preference": p, "step": st, "seed": sd, "metrics": m}
-                   for p, st, sd, m in zip(self.preferences, self.steps, self.seeds, self.metrics)]
+        entries = [{"preference": p, "step": st, "seed": sd, "metrics": m, "seconds": t}
+                   for p, st, sd, m, t in zip(self.preferences, self.steps, self.seeds, self.metrics, self.seconds)]
         write_json(os.path.join(directory, BANK_METADATA), {"settings": self.settings, "adapters": entries})
 
     @classmethod
@@ -95,7 +102,8 @@ class AdapterBank:
                              f"{len(entries)} metadata entries; delete it to collect again")
         bank = cls(metadata["settings"])
         for vector, entry in zip(tensors["vectors"], entries):
-            bank.add(vector, entry["preference"], entry["step"], entry["seed"], entry["metrics"])
+            bank.add(vector, entry["preference"], entry["step"], entry["seed"], entry["metrics"],
+                     entry.get("seconds", 0.0))
         return bank
 
     @staticmethod
@@ -155,7 +163,10 @@ def collect_bank(trainer, config, directory: str, show_progress: bool = True,
     ]
     todo = [(w, seed) for w, seed in runs if not bank.done(w, seed)]
     for preference, seed in tqdm(todo, desc="adapter bank", disable=not show_progress):
-        for step, vector in trainer.tune(preference, seed=seed, checkpoints=checkpoints):
-            bank.add(vector, preference, step, seed, trainer.evaluate_vector(vector, "valid"))
+        start = time.perf_counter()
+        vectors = trainer.tune(preference, seed=seed, checkpoints=checkpoints)
+        seconds = time.perf_counter() - start
+        for step, vector in vectors:
+            bank.add(vector, preference, step, seed, trainer.evaluate_vector(vector, "valid"), seconds)
         bank.save(directory)
     return bank

@@ -12,8 +12,8 @@ Config keys:
 The frozen backbone's cached states (``trainer.caches``), the objectives, the model, the config and RecBole's evaluator
 are put in Ray's object store once (``ray.put``); every task gets the reference and each worker process deserialises
 it once, then reuses it for every run it is given. Tasks return ``(preference, seed, [(step, vector)], [valid
-metrics])``; the driver adds them to the bank in grid order and saves the bank after each run it adds, so the result
-is the bank the serial collection builds (same seeds, same adapters) and an interrupted collection resumes like
+metrics], tuning seconds)``; the driver adds them to the bank in grid order and saves the bank after each run it
+adds, so the result is the bank the serial collection builds (same seeds, same adapters) and an interrupted collection resumes like
 ``collect_bank``: runs already in the bank are skipped.
 """
 from __future__ import annotations
@@ -32,11 +32,13 @@ from tqdm import tqdm
 from recbole_paragon.bank import AdapterBank, bank_grid, bank_settings, collect_bank
 from recbole_paragon.utils import config_get
 
-#: Trainer attributes that stay on the driver (open files, wandb handle, optimiser of the backbone).
-_NOT_SHIPPED = frozenset({"logger", "tensorboard", "wandblogger", "optimizer"})
+#: Trainer attributes that stay on the driver (open files, wandb handle, optimiser of the backbone, and RecBole's
+#: dataloaders: the whole dataset, which tuning and evaluating on cached states never reads).
+_NOT_SHIPPED = frozenset({"logger", "tensorboard", "wandblogger", "optimizer", "loaders"})
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
-RunResult = Tuple[List[float], int, List[Tuple[int, torch.Tensor]], List[Dict[str, float]]]
+#: (preference, seed, [(step, vector)], [valid metrics per vector], seconds the tuning took on the worker)
+RunResult = Tuple[List[float], int, List[Tuple[int, torch.Tensor]], List[Dict[str, float]], float]
 
 
 # -- connecting ----------------------------------------------------------------------------------------------------------
@@ -126,10 +128,12 @@ def tune_run(boxed_state_ref: Sequence[Any], preference: List[float], seed: int,
              checkpoints: List[int]) -> RunResult:
     """One tuning run (body of the Ray task). The state reference comes in a list so Ray passes it unresolved."""
     trainer = _worker_trainer(boxed_state_ref[0])
+    start = time.perf_counter()
     vectors = [(int(step), vector.detach().cpu()) for step, vector in
                trainer.tune(preference, seed=seed, checkpoints=checkpoints)]
+    seconds = time.perf_counter() - start
     metrics = [{k: float(v) for k, v in trainer.evaluate_vector(vector, "valid").items()} for _, vector in vectors]
-    return preference, seed, vectors, metrics
+    return preference, seed, vectors, metrics, seconds
 
 
 # -- the driver ----------------------------------------------------------------------------------------------------------
@@ -180,9 +184,9 @@ def collect_bank_ray(trainer, config, directory: str, show_progress: bool = True
                 for ref in ready:
                     finished[pending.pop(ref)] = ray.get(ref)
                 while added in finished:  # grid order: the bank is the one the serial collection builds
-                    preference, seed, vectors, metrics = finished.pop(added)
+                    preference, seed, vectors, metrics, seconds = finished.pop(added)
                     for (step, vector), result in zip(vectors, metrics):
-                        bank.add(vector, preference, step, seed, result)
+                        bank.add(vector, preference, step, seed, result, seconds)
                     bank.save(directory)
                     added += 1
                     progress.update(1)

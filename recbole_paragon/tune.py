@@ -223,8 +223,14 @@ def _trial(params: Dict[str, Any], base: Dict[str, Any]) -> None:
                     **{f"test_{k}": float(v) for k, v in (result["test_result"] or {}).items()}})
 
 
-def _check_tune_stage(config, space: Dict[str, Any]) -> None:
-    """``tune_stage: tune`` trials share the run directory's backbone: they may only sweep non-backbone settings."""
+def _check_tune_stage(config, space: Dict[str, Any], build) -> None:
+    """``tune_stage: tune`` trials share the run directory's backbone: they may only sweep non-backbone settings.
+
+    ``build(overrides)`` is the trials' config with ``overrides``; a swept key whose values change
+    :func:`~recbole_paragon.pipeline.backbone_config_fingerprint` is a backbone setting.
+    """
+    from ray.tune.search import sample
+
     from recbole_paragon import pipeline
     from recbole_paragon.model.paragon import PREFIX
 
@@ -232,8 +238,12 @@ def _check_tune_stage(config, space: Dict[str, Any]) -> None:
         raise ValueError("tune_stage=tune sweeps Paragon adapter settings: it needs a Paragon<Backbone> model")
     if config["preference"] is None:
         raise ValueError("tune_stage=tune needs --preference=w1,w2,... (the adapter each trial tunes)")
-    backbone_keys = [k for k in space if k not in pipeline._NOT_BACKBONE_KEYS
-                     and not k.startswith(pipeline._NOT_BACKBONE_PREFIXES)]
+    fingerprint = pipeline.backbone_config_fingerprint(config)
+    backbone_keys = []
+    for name, domain in space.items():
+        values = list(domain.categories) if isinstance(domain, sample.Categorical) else [domain.lower, domain.upper]
+        if any(pipeline.backbone_config_fingerprint(build({name: v})) != fingerprint for v in values):
+            backbone_keys.append(name)
     if backbone_keys:
         raise ValueError(f"tune_stage=tune cannot sweep backbone settings ({', '.join(backbone_keys)}); "
                          "sweep them with tune_stage=backbone")
@@ -257,6 +267,8 @@ def sweep(model: str, dataset: str, params_file: str, config_file_list: Optional
     from ray.tune.search import BasicVariantGenerator
 
     from recbole_paragon.distributed import ray_connection
+    from recbole_paragon.io import run_directory
+    from recbole_paragon.model.paragon import PREFIX
     from recbole_paragon.quick_start import build_config
     from recbole_paragon.utils import config_get
 
@@ -264,13 +276,17 @@ def sweep(model: str, dataset: str, params_file: str, config_file_list: Optional
     cmd_args = [a for a in cmd_args if a.startswith("--") and "=" in a]
     shared = {"state": "WARNING", "show_progress": False, **(config_dict or {})}
     config_files = [os.path.abspath(f) for f in config_file_list or []]
-    with command_line(cmd_args):
-        config = build_config(model, dataset, config_files, shared)  # checks model, dataset and settings up front
+
+    def build(overrides: Dict[str, Any]):
+        with command_line(cmd_args):
+            return build_config(model, dataset, config_files, {**shared, **overrides})
+
+    config = build({})  # checks model, dataset and settings before Ray starts
     stage = str(config_get(config, "tune_stage", "backbone"))
     if stage not in ("backbone", "tune"):
         raise ValueError(f"tune_stage must be backbone or tune, got {stage!r}")
     if stage == "tune":
-        _check_tune_stage(config, space)
+        _check_tune_stage(config, space, build)
     metric = str(config["valid_metric"]).lower()
     mode = "max" if config["valid_metric_bigger"] else "min"
     epochs = int(config["epochs"])
@@ -313,6 +329,11 @@ def sweep(model: str, dataset: str, params_file: str, config_file_list: Optional
                      f"(trial {best['trial_id']}, {mode}imised)\n"
                      f"# use: python run_recbole_paragon.py --model={model} --dataset={dataset} --config_files="
                      f"{','.join(config_files + [best_path])}\n")
+        if stage == "tune":
+            handle.write(f"#   --run_dir={run_directory(config)} (the backbone every trial used)\n")
+        elif str(model).startswith(PREFIX):
+            handle.write(f"#   --run_dir={os.path.join(output, 'runs', best['trial_id'], f'{model}-{dataset}')} "
+                         "(reuses the best trial's backbone)\n")
         yaml.safe_dump(_plain({**settings, **best_params}), handle, sort_keys=False)
     return {"best_config": best_params, "best_score": best["best_" + metric], "best_trial": best["trial_id"],
             "metric": metric, "mode": mode, "best_yaml": best_path, "trials_csv": os.path.join(output, TRIALS_FILE),

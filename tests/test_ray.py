@@ -133,6 +133,7 @@ def test_local_ray_bank_equals_serial_bank_and_resumes(paragon_run, tmp_path):
     stored = AdapterBank.load(paragon_run["run_dir"])  # saved after each run
     assert torch.equal(torch.stack(stored.vectors), torch.stack(distributed.vectors))
     assert stored.metrics == distributed.metrics
+    assert all(seconds > 0 for seconds in stored.seconds[4:])  # tuning time measured on the workers
     assert not ray.is_initialized()  # the local Ray it started is stopped again
     # nothing left to do: no Ray at all
     assert len(collect_bank_ray(trainer, config, paragon_run["run_dir"], show_progress=False)) == len(serial)

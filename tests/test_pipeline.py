@@ -1,0 +1,84 @@
+"""The whole pipeline on tiny data: every stage, the report, artifact reuse, early failure on bad side information."""
+import json
+import os
+
+import pytest
+
+from conftest import TEST_CONFIG, TEST_DATA
+from recbole_paragon import run_recbole_paragon
+from recbole_paragon.bank import BANK_METADATA
+from recbole_paragon.serving import generator_paths
+
+METHODS = ["paragon", "hypernet", "retune", "soup", "mmr", "nearest", "neighbour_soup", "backbone"]
+PIPELINE_OVERRIDES = {
+    "bank_grid_step": 0.125, "bank_checkpoints": [45], "evaluation_grid_step": 0.5,
+    "generator_validation_fraction": 0.2, "generator_steps": 200, "generator_eval_interval": 100,
+    "generator_batch_size": 32, "diffusion_d_model": 64, "diffusion_n_layers": 2, "diffusion_n_heads": 2,
+    "diffusion_timesteps": 100, "evaluation_methods": METHODS, "evaluation_retune_seeds": [0, 1],
+    "evaluation_retrain_preferences": [[1.0, 0.0]], "evaluation_retrain_epochs": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tiny_backbone_dir, tmp_path_factory):
+    import shutil
+
+    from conftest import TINY_BACKBONE_OVERRIDES
+
+    root = tmp_path_factory.mktemp("pipeline")
+    shutil.copytree(tiny_backbone_dir / "ParagonSASRec-ml-tiny", root / "run")
+    config = {**TINY_BACKBONE_OVERRIDES, **PIPELINE_OVERRIDES, "checkpoint_dir": str(root / "saved"),
+              "run_dir": str(root / "run")}
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        result = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], config)
+    finally:
+        os.chdir(cwd)
+    return config, result
+
+
+def test_report_has_every_method_and_key(pipeline_run):
+    config, _ = pipeline_run
+    with open(os.path.join(config["run_dir"], "report.json")) as handle:
+        report = json.load(handle)
+    assert {"methods", "pearson", "spearman", "hypervolume", "timing", "config"} <= set(report)
+    assert set(METHODS + ["retrain"]) == set(report["methods"])
+    for name in METHODS:
+        entries = report["methods"][name]
+        assert [e["preference"][0] for e in entries] == [0.0, 0.5, 1.0]
+        assert {"ndcg@10", "recall@10", "alphandcg@10", "ild@10"} <= set(entries[0]["metrics"])
+        assert entries[0]["seconds"] >= 0
+    assert len(report["methods"]["retrain"]) == 1
+    assert os.path.isfile(os.path.join(config["run_dir"], "report.md"))
+    assert os.path.isfile(os.path.join(config["run_dir"], "pareto.png"))
+    assert set(report["fidelity"]) >= set(METHODS) and set(report["noise_floor"]) == {"ndcg@10", "alphandcg@10"}
+
+
+def test_rerun_reuses_every_artifact(pipeline_run):
+    config, _ = pipeline_run
+    paths = [os.path.join(config["run_dir"], name) for name in ("backbone.pth", BANK_METADATA)]
+    paths += list(generator_paths(config["run_dir"], "diffusion")) + list(generator_paths(config["run_dir"], "hypernet"))
+    before = {p: os.path.getmtime(p) for p in paths}
+    result = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], {**config, "stage": "generator"})
+    assert result["reused"]
+    assert {p: os.path.getmtime(p) for p in paths} == before
+
+
+def test_interrupted_run_continues_from_last_finished_stage(pipeline_run):
+    config, _ = pipeline_run
+    bank_time = os.path.getmtime(os.path.join(config["run_dir"], BANK_METADATA))
+    for path in generator_paths(config["run_dir"], "diffusion"):
+        os.remove(path)  # as if the run stopped while training the generator
+    result = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], {**config, "stage": "generator"})
+    assert result["reused"] and os.path.getmtime(os.path.join(config["run_dir"], BANK_METADATA)) == bank_time
+    assert all(os.path.isfile(p) for p in generator_paths(config["run_dir"], "diffusion"))
+
+
+def test_missing_category_field_stops_before_training(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="category_field='genre'"):
+        run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG],
+                            {"data_path": TEST_DATA, "checkpoint_dir": str(tmp_path / "saved"),
+                             "category_field": "genre"})
+    assert not (tmp_path / "saved").exists()
