@@ -3,8 +3,13 @@
     python run_recbole_paragon.py --model=ParagonSASRec --dataset=ml-100k [--config_files=a.yaml,b.yaml] [--key=value]
 
 Any ``--key=value`` RecBole understands works here too; ``--model=SASRec`` (no prefix) runs plain RecBole.
+
+    python run_recbole_paragon.py --tune --params_file=properties/hyper_example.test [--num_samples=8] [--key=value]
+
+runs a hyper-parameter sweep on Ray Tune instead (options: ``python -m recbole_paragon.tune --help``).
 """
 import argparse
+import sys
 
 from recbole_paragon import run_recbole_paragon
 
@@ -14,7 +19,13 @@ def main() -> None:
     parser.add_argument("--model", "-m", type=str, default="ParagonSASRec", help="model name, e.g. ParagonSASRec")
     parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="dataset name")
     parser.add_argument("--config_files", type=str, default=None, help="comma-separated yaml files")
+    parser.add_argument("--tune", action="store_true", help="hyper-parameter sweep on Ray Tune (needs --params_file)")
     args, _ = parser.parse_known_args()  # every other --key=value is read by RecBole's Config
+    if args.tune:
+        from recbole_paragon.tune import main as tune_main
+
+        tune_main([arg for arg in sys.argv[1:] if arg != "--tune"])
+        return
     config_files = [f for f in args.config_files.split(",") if f] if args.config_files else None
     run_recbole_paragon(model=args.model, dataset=args.dataset, config_file_list=config_files)
 

@@ -4,7 +4,8 @@
 
 Collects the same bank (grid preferences x seeds, ``bank_checkpoints`` kept) in-process, then on a local Ray with each
 ``--workers`` count (one Ray task per tuning run, backbone states shipped once), and prints seconds and the speed-up
-over the in-process collection, with and without Ray's start-up, and the largest difference of each Ray bank to the in-process one.
+over the in-process collection, with and without Ray's start-up, and how far each Ray bank is from the in-process
+one (largest absolute difference of the adapter vectors).
 """
 import argparse
 import shutil

@@ -146,9 +146,8 @@ def bank_grid(config, num_objectives: int) -> torch.Tensor:
     return simplex_grid(num_objectives, step, offset)
 
 
-def collect_bank(trainer, config, directory: str, show_progress: bool = True,
-                 grid: Optional[torch.Tensor] = None) -> AdapterBank:
-    """Tune an adapter for every grid preference × seed (resuming a partial bank) and save after each run."""
+def pending_runs(trainer, config, directory: str, grid: Optional[torch.Tensor] = None):
+    """The bank of ``directory`` (or a new one), the (preference, seed) runs it still lacks, and the checkpoints."""
     settings = bank_settings(config, trainer)
     if AdapterBank.exists(directory):
         bank = AdapterBank.load(directory)
@@ -158,10 +157,14 @@ def collect_bank(trainer, config, directory: str, show_progress: bool = True,
     grid = bank_grid(config, len(trainer.objective_names)) if grid is None else grid
     seeds = [int(s) for s in config_get(config, "bank_seeds", [0])]
     checkpoints = [int(s) for s in config_get(config, "bank_checkpoints", [])]
-    runs: List[Tuple[List[float], int]] = [
-        (trainer.preference(w).tolist(), seed) for w in grid for seed in seeds
-    ]
-    todo = [(w, seed) for w, seed in runs if not bank.done(w, seed)]
+    runs: List[Tuple[List[float], int]] = [(trainer.preference(w).tolist(), seed) for w in grid for seed in seeds]
+    return bank, [(w, seed) for w, seed in runs if not bank.done(w, seed)], checkpoints
+
+
+def collect_bank(trainer, config, directory: str, show_progress: bool = True,
+                 grid: Optional[torch.Tensor] = None) -> AdapterBank:
+    """Tune an adapter for every grid preference × seed (resuming a partial bank) and save after each run."""
+    bank, todo, checkpoints = pending_runs(trainer, config, directory, grid)
     for preference, seed in tqdm(todo, desc="adapter bank", disable=not show_progress):
         start = time.perf_counter()
         vectors = trainer.tune(preference, seed=seed, checkpoints=checkpoints)

@@ -13,12 +13,11 @@ The frozen backbone's cached states (``trainer.caches``), the objectives, the mo
 are put in Ray's object store once (``ray.put``); every task gets the reference and each worker process deserialises
 it once, then reuses it for every run it is given. Tasks return ``(preference, seed, [(step, vector)], [valid
 metrics], tuning seconds)``; the driver adds them to the bank in grid order and saves the bank after each run it
-adds, so the result is the bank the serial collection builds (same seeds, same adapters) and an interrupted collection resumes like
-``collect_bank``: runs already in the bank are skipped.
+adds, so the result is the bank the serial collection builds (same seeds, same adapters) and an interrupted
+collection resumes like ``collect_bank``: runs already in the bank are skipped.
 """
 from __future__ import annotations
 
-import os
 import socket
 import time
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ from urllib.parse import urlsplit
 import torch
 from tqdm import tqdm
 
-from recbole_paragon.bank import AdapterBank, bank_grid, bank_settings, collect_bank
+from recbole_paragon.bank import AdapterBank, collect_bank, pending_runs
 from recbole_paragon.utils import config_get
 
 #: Trainer attributes that stay on the driver (open files, wandb handle, optimiser of the backbone, and RecBole's
@@ -41,7 +40,7 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 RunResult = Tuple[List[float], int, List[Tuple[int, torch.Tensor]], List[Dict[str, float]], float]
 
 
-# -- connecting ----------------------------------------------------------------------------------------------------------
+# -- connecting --------------------------------------------------------------------------------------------------------
 def _check_reachable(address: str, timeout: float) -> None:
     """Raise ``ConnectionError`` unless something accepts TCP connections at ``address`` within ``timeout`` s."""
     parsed = urlsplit(address if "://" in address else f"tcp://{address}")
@@ -95,7 +94,7 @@ def ray_connection(address: str, num_workers: int = 2,
         ray.shutdown()
 
 
-# -- the task ------------------------------------------------------------------------------------------------------------
+# -- the task ----------------------------------------------------------------------------------------------------------
 _WORKER_TRAINERS: Dict[str, Any] = {}
 
 
@@ -136,7 +135,7 @@ def tune_run(boxed_state_ref: Sequence[Any], preference: List[float], seed: int,
     return preference, seed, vectors, metrics, seconds
 
 
-# -- the driver ----------------------------------------------------------------------------------------------------------
+# -- the driver --------------------------------------------------------------------------------------------------------
 def collect_bank_ray(trainer, config, directory: str, show_progress: bool = True,
                      grid: Optional[torch.Tensor] = None) -> AdapterBank:
     """:func:`~recbole_paragon.bank.collect_bank` with every tuning run as a Ray task (``ray_address``,
@@ -149,17 +148,7 @@ def collect_bank_ray(trainer, config, directory: str, show_progress: bool = True
         raise ValueError(f"num_workers must be >= 1, got {num_workers}")
     timeout = float(config_get(config, "ray_connect_timeout", DEFAULT_CONNECT_TIMEOUT))
 
-    settings = bank_settings(config, trainer)
-    if AdapterBank.exists(directory):
-        bank = AdapterBank.load(directory)
-        bank.check_compatible(settings)
-    else:
-        bank = AdapterBank(settings)
-    grid = bank_grid(config, len(trainer.objective_names)) if grid is None else grid
-    seeds = [int(s) for s in config_get(config, "bank_seeds", [0])]
-    checkpoints = [int(s) for s in config_get(config, "bank_checkpoints", [])]
-    runs = [(trainer.preference(w).tolist(), seed) for w in grid for seed in seeds]
-    todo = [(w, seed) for w, seed in runs if not bank.done(w, seed)]
+    bank, todo, checkpoints = pending_runs(trainer, config, directory, grid)
     if not todo:
         return bank
 

@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
+
+from recbole_paragon.io import write_text
 
 Tensor = torch.Tensor
 ArrayLike = Union[Sequence[float], np.ndarray, Tensor]
@@ -382,20 +383,6 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _atomic_write(path: str, text: str) -> None:
-    """Write ``text`` to a temp file in ``path``'s directory, then ``os.replace`` it into place."""
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def _fmt(value: Any, digits: int = 4) -> str:
     if value is None:
         return "—"
@@ -544,10 +531,10 @@ def write_report(directory: str, report: Mapping[str, Any]) -> Dict[str, str]:
     clean = to_jsonable(dict(report))
     paths: Dict[str, str] = {}
     json_path = os.path.join(directory, "report.json")
-    _atomic_write(json_path, json.dumps(clean, indent=2, allow_nan=False) + "\n")
+    write_text(json_path, json.dumps(clean, indent=2, allow_nan=False) + "\n")
     paths["json"] = json_path
     md_path = os.path.join(directory, "report.md")
-    _atomic_write(md_path, _markdown(clean))
+    write_text(md_path, _markdown(clean))
     paths["markdown"] = md_path
     x_key, y_key = PARETO_AXES
     fronts = {

@@ -31,8 +31,13 @@ def atomic_path(path: str) -> Iterator[str]:
             os.remove(temporary)
 
 
-def write_json(path: str, payload: Any) -> None:
-    """Write JSON atomically."""
+def write_text(path: str, text: str) -> None:
+    """Write text atomically."""
     with atomic_path(path) as temporary:
         with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=True)
+            handle.write(text)
+
+
+def write_json(path: str, payload: Any) -> None:
+    """Write JSON atomically."""
+    write_text(path, json.dumps(payload, indent=2, sort_keys=True))

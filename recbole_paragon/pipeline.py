@@ -66,15 +66,18 @@ def add_objective_metrics(config) -> None:
     config["metrics"] = metrics + [m for m in objective_metric_classes(objective_names(config)) if m.lower() not in known]
 
 
-def train_and_test(config, train_data, valid_data, test_data, saved: bool = True) -> Dict[str, Any]:
-    """Train ``config['model']`` with its trainer, then evaluate the best checkpoint on the test split."""
+def train_and_test(config, train_data, valid_data, test_data, saved: bool = True,
+                   callback_fn=None) -> Dict[str, Any]:
+    """Train ``config['model']`` with its trainer, then evaluate the best checkpoint on the test split.
+
+    ``callback_fn(epoch, valid_score)`` is RecBole's per-epoch hook (sweeps report through it)."""
     logger = getLogger()
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     logger.info(model)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
     best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+        train_data, valid_data, saved=saved, show_progress=config["show_progress"], callback_fn=callback_fn)
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
@@ -88,9 +91,9 @@ def train_and_test(config, train_data, valid_data, test_data, saved: bool = True
     }
 
 
-def train_backbone(config, train_data, valid_data, test_data) -> Dict[str, Any]:
+def train_backbone(config, train_data, valid_data, test_data, callback_fn=None) -> Dict[str, Any]:
     """Train the backbone with RecBole's loop (adapter attached as identity) and record its fingerprints."""
-    result = train_and_test(config, train_data, valid_data, test_data, saved=True)
+    result = train_and_test(config, train_data, valid_data, test_data, saved=True, callback_fn=callback_fn)
     metadata = {k: v for k, v in result.items() if k not in ("model", "checkpoint")}
     write_json(os.path.join(run_directory(config), BACKBONE_METADATA),
                {"config_fingerprint": backbone_config_fingerprint(config),

@@ -40,7 +40,6 @@ import os
 import sys
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
-from unittest import mock
 
 import yaml
 
@@ -196,28 +195,10 @@ def _trial(params: Dict[str, Any], base: Dict[str, Any]) -> None:
     def report(epoch_idx: int, valid_score: float) -> None:
         session.report({metric: float(valid_score), "epoch": int(epoch_idx), "final": False})
 
-    trainer_lookup = pipeline.get_trainer
-
-    def reporting_trainer(model_type, model_name):
-        trainer_class = trainer_lookup(model_type, model_name)
-
-        class Reporting(trainer_class):  # RecBole's fit, with the per-epoch report added to any callback
-            def fit(self, *args, callback_fn=None, **kwargs):
-                def callback(epoch_idx, valid_score):
-                    report(epoch_idx, valid_score)
-                    if callback_fn is not None:
-                        callback_fn(epoch_idx, valid_score)
-
-                return super().fit(*args, callback_fn=callback, **kwargs)
-
-        return Reporting
-
-    # pipeline.train_and_test builds the trainer through pipeline.get_trainer: the sweep wraps it (this process only)
-    with mock.patch.object(pipeline, "get_trainer", reporting_trainer):
-        if str(config["model"]).startswith(PREFIX):
-            result = pipeline.train_backbone(config, train_data, valid_data, test_data)
-        else:
-            result = pipeline.train_and_test(config, train_data, valid_data, test_data, saved=True)
+    if str(config["model"]).startswith(PREFIX):
+        result = pipeline.train_backbone(config, train_data, valid_data, test_data, callback_fn=report)
+    else:
+        result = pipeline.train_and_test(config, train_data, valid_data, test_data, saved=True, callback_fn=report)
     session.report({metric: float(result["best_valid_score"]), "final": True,
                     **{f"valid_{k}": float(v) for k, v in (result["best_valid_result"] or {}).items()},
                     **{f"test_{k}": float(v) for k, v in (result["test_result"] or {}).items()}})
@@ -370,7 +351,7 @@ def write_rows(path: str, rows: List[Dict[str, Any]]) -> None:
         writer.writerows(rows)
 
 
-# -- command line --------------------------------------------------------------------------------------------------------
+# -- command line ------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recbole_paragon.tune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
@@ -382,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_concurrent", type=int, default=None, help="trials at a time (default: num_workers)")
     parser.add_argument("--ray_address", default=None,
                         help="local | auto | ray://host:port (default: config ray_address, else local)")
-    parser.add_argument("--output", default=None, help="output folder (default: <checkpoint_dir>/tune-<model>-<dataset>)")
+    parser.add_argument("--output", default=None,
+                        help="output folder (default: <checkpoint_dir>/tune-<model>-<dataset>)")
     return parser
 
 

@@ -63,3 +63,20 @@ def paragon_run(tiny_backbone_dir, tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_backbone_dir / "ParagonSASRec-ml-tiny", run_dir)
     return {**TINY_BACKBONE_OVERRIDES, "checkpoint_dir": str(tmp_path / "saved"), "run_dir": str(run_dir)}
+
+
+def run_on_backbone_copy(tiny_backbone_dir, root, overrides):
+    """Copy the session's backbone into ``root/run`` and run the pipeline there with ``overrides``."""
+    import shutil
+
+    from recbole_paragon import run_recbole_paragon
+
+    shutil.copytree(tiny_backbone_dir / "ParagonSASRec-ml-tiny", root / "run")
+    config = {**TINY_BACKBONE_OVERRIDES, **overrides, "checkpoint_dir": str(root / "saved"),
+              "run_dir": str(root / "run")}
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        return config, run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], config)
+    finally:
+        os.chdir(cwd)

@@ -1,10 +1,9 @@
 """Generator stage on a tiny bank: reproduces bank adapters, follows the bank's direction, serves, rejects misuse."""
-import os
 
 import pytest
 import torch
 
-from conftest import TEST_CONFIG
+from conftest import TEST_CONFIG, run_on_backbone_copy
 from recbole_paragon import generate, generate_batch, run_recbole_paragon
 from recbole_paragon.serving import generator_exists, generator_paths, load_generator
 
@@ -19,22 +18,8 @@ GENERATOR_OVERRIDES = {
 @pytest.fixture(scope="module")
 def generator_run(tiny_backbone_dir, tmp_path_factory):
     """Bank (5 preferences x 2 checkpoints) and a diffusion generator trained on it, once for this module."""
-    import shutil
-
-    from conftest import TINY_BACKBONE_OVERRIDES
-
-    root = tmp_path_factory.mktemp("generator")
-    run_dir = root / "run"
-    shutil.copytree(tiny_backbone_dir / "ParagonSASRec-ml-tiny", run_dir)
-    config = {**TINY_BACKBONE_OVERRIDES, **GENERATOR_OVERRIDES, "checkpoint_dir": str(root / "saved"),
-              "run_dir": str(run_dir), "stage": "generate", "preference": [0.5, 0.5]}
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        result = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], config)
-    finally:
-        os.chdir(cwd)
-    return config, result
+    return run_on_backbone_copy(tiny_backbone_dir, tmp_path_factory.mktemp("generator"),
+                                {**GENERATOR_OVERRIDES, "stage": "generate", "preference": [0.5, 0.5]})
 
 
 def test_generated_adapter_reproduces_bank_adapter_metrics(generator_run):
@@ -114,4 +99,13 @@ def test_hypernet_generator_trains_and_serves(paragon_run):
                                  {**paragon_run, **GENERATOR_OVERRIDES, "stage": "generate", "generator": "hypernet",
                                   "preference": [0.2, 0.8], "generator_steps": 100, "generator_eval_interval": 100})
     assert result["generator"].metadata["kind"] == "hypernet"
+    assert 0.0 <= result["generated"]["test_result"]["ndcg@10"] <= 1.0
+
+
+@pytest.mark.parametrize("strategy", ["pub", "pmtrec"])
+def test_bank_and_generator_work_with_any_strategy(paragon_run, strategy):
+    result = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG],
+                                 {**paragon_run, **GENERATOR_OVERRIDES, "stage": "generate", "strategy": strategy,
+                                  "preference": [0.5, 0.5], "generator_steps": 100, "generator_eval_interval": 100})
+    assert result["bank"].settings["strategy"] == strategy and len(result["bank"]) == 10
     assert 0.0 <= result["generated"]["test_result"]["ndcg@10"] <= 1.0

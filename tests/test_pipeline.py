@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from conftest import TEST_CONFIG, TEST_DATA
+from conftest import TEST_CONFIG, TEST_DATA, run_on_backbone_copy
 from recbole_paragon import run_recbole_paragon
 from recbole_paragon.bank import BANK_METADATA
 from recbole_paragon.serving import generator_paths
@@ -21,21 +21,7 @@ PIPELINE_OVERRIDES = {
 
 @pytest.fixture(scope="module")
 def pipeline_run(tiny_backbone_dir, tmp_path_factory):
-    import shutil
-
-    from conftest import TINY_BACKBONE_OVERRIDES
-
-    root = tmp_path_factory.mktemp("pipeline")
-    shutil.copytree(tiny_backbone_dir / "ParagonSASRec-ml-tiny", root / "run")
-    config = {**TINY_BACKBONE_OVERRIDES, **PIPELINE_OVERRIDES, "checkpoint_dir": str(root / "saved"),
-              "run_dir": str(root / "run")}
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        result = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], config)
-    finally:
-        os.chdir(cwd)
-    return config, result
+    return run_on_backbone_copy(tiny_backbone_dir, tmp_path_factory.mktemp("pipeline"), PIPELINE_OVERRIDES)
 
 
 def test_report_has_every_method_and_key(pipeline_run):
