@@ -1,6 +1,7 @@
 """Adapter tuning and bank collection speed on ml-100k, side by side in one run.
 
     python benchmarks/bank.py [--steps 300] [--grid-step 0.05]
+    python benchmarks/bank.py --workers 1 2      # bank collection on local Ray vs in-process (benchmarks/bank_ray.py)
 
 Prints seconds to tune one adapter with cached backbone states vs re-running the frozen backbone every step, their
 ratio, and seconds to collect a 21-preference x 4-checkpoint bank. Targets (2 CPU cores): one adapter <= 5 s,
@@ -39,7 +40,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=None, help="adapter steps (default: config adapter_steps)")
     parser.add_argument("--grid-step", type=float, default=0.05)
-    args = parser.parse_args()
+    parser.add_argument("--workers", type=int, nargs="+", default=None, help="time Ray collection (bank_ray.py)")
+    args, _ = parser.parse_known_args()
+    if args.workers:
+        import bank_ray
+
+        return bank_ray.main()
     overrides = {"adapter_steps": args.steps} if args.steps else {}
     config, _, splits, backbone = backbone_run(overrides=overrides)
     start = time.perf_counter()

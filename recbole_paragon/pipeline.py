@@ -191,7 +191,7 @@ def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Op
         "bank_fingerprint": bank.fingerprint(),
         "holdout": holdout.tolist(),
         **{k: v for k, v in config.final_config_dict.items()
-           if k.startswith(("generator_", "diffusion_", "hypernet_")) and k != "generator_time_budget"},
+           if k.startswith(("generator_", "diffusion_", "hypernet_")) and not k.endswith("_time_budget")},
     }
     fingerprint = settings_fingerprint(settings)
     if generator_exists(directory, kind):

@@ -68,7 +68,8 @@ class GeneratorTrainer:
         self.learning_rate = float(config_get(config, "generator_learning_rate", 1e-3))
         self.eval_interval = int(config_get(config, "generator_eval_interval", 500))
         self.patience = int(config_get(config, "generator_patience", 3))
-        self.time_budget = float(config_get(config, "generator_time_budget", 240))
+        self.time_budget = float(config_get(config, f"{'hypernet' if self.kind == 'hypernet' else 'generator'}"
+                                                    "_time_budget", 120))
         self.condition_on_step = bool(config_get(config, "generator_condition_on_step", True))
         self.seed = int(config_get(config, "seed", 0))
         self.objective_metrics = [o.metric() for o in adapter_trainer.objectives]
