@@ -647,7 +647,18 @@ def _plain(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
 # --------------------------------------------------------------------------------------------------------------
 # Convenience wrapper
 # --------------------------------------------------------------------------------------------------------------
-class DiffusionGenerator:
+class PlainStateFile:
+    """``save``/``load`` through ``state_dict_plain``/``from_state``: plain tensors, ``weights_only=True`` loads."""
+
+    def save(self, path: str) -> None:
+        torch.save(self.state_dict_plain(), path)
+
+    @classmethod
+    def load(cls, path: str, map_location="cpu"):
+        return cls.from_state(torch.load(path, map_location=map_location, weights_only=True))
+
+
+class DiffusionGenerator(PlainStateFile):
     """Tokenizer + normaliser + :class:`DiT` + :class:`GaussianDiffusion` + :class:`EMA` for adapter vectors.
 
     ``cond_dim`` is the length of the condition vector: the preference ``w`` (K values), plus one if a
@@ -833,18 +844,11 @@ class DiffusionGenerator:
             generator.normalizer = Normalizer.from_state_dict(state["normalizer"])
         return generator
 
-    def save(self, path: str) -> None:
-        torch.save(self.state_dict_plain(), path)
-
-    @classmethod
-    def load(cls, path: str, map_location="cpu") -> "DiffusionGenerator":
-        return cls.from_state(torch.load(path, map_location=map_location, weights_only=True))
-
 
 # --------------------------------------------------------------------------------------------------------------
 # Hypernetwork baseline
 # --------------------------------------------------------------------------------------------------------------
-class HyperNetwork(nn.Module):
+class HyperNetwork(PlainStateFile, nn.Module):
     """Preference -> parameters MLP: ``Fourier(w) -> hidden -> hidden -> P``, output added to ``base``.
 
     ``forward(cond [B, Kc]) -> vectors [B, P]``; differentiable, so it can be trained end-to-end on the
@@ -894,10 +898,3 @@ class HyperNetwork(nn.Module):
         network = cls(**state["config"])
         network.load_state_dict(state["weights"])
         return network
-
-    def save(self, path: str) -> None:
-        torch.save(self.state_dict_plain(), path)
-
-    @classmethod
-    def load(cls, path: str, map_location="cpu") -> "HyperNetwork":
-        return cls.from_state(torch.load(path, map_location=map_location, weights_only=True))
