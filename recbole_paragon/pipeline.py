@@ -21,7 +21,7 @@ from recbole_paragon.baselines import AdaptationMethods, run_methods
 from recbole_paragon.evaluation import (controllability, fidelity, hypervolumes, noise_floor, summary_table,
                                         write_report)
 from recbole_paragon.io import run_directory, write_json
-from recbole_paragon.objectives import build_objectives, objective_metric_classes
+from recbole_paragon.objectives import build_objectives, configured_objectives, objective_metric_classes
 from recbole_paragon.utils import config_get
 from recbole_paragon.preference import simplex_grid
 from recbole_paragon.serving import (GeneratedAdapters, generator_exists, generator_paths, load_generator,
@@ -50,7 +50,7 @@ def backbone_config_fingerprint(config) -> str:
 
 
 def objective_names(config):
-    return list(config_get(config, "objectives", ["accuracy", "diversity"]))
+    return configured_objectives(config)
 
 
 def check_side_information(config, dataset) -> None:

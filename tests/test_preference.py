@@ -53,3 +53,12 @@ def test_three_objective_simplex_grid():
     assert {tuple(row.tolist()) for row in grid} >= {(1.0, 0.0, 0.0), (0.0, 0.0, 1.0), (0.5, 0.5, 0.0)}
     with pytest.raises(ValueError, match="divide 1"):
         simplex_grid(3, 0.3)
+
+
+def test_objectives_from_the_command_line_are_split():
+    from recbole_paragon.objectives import configured_objectives
+
+    assert configured_objectives({"objectives": "[accuracy,diversity,fairness]"}) == ["accuracy", "diversity",
+                                                                                      "fairness"]
+    assert configured_objectives({"objectives": "accuracy, fairness"}) == ["accuracy", "fairness"]
+    assert configured_objectives({"objectives": ["diversity", "accuracy"]}) == ["diversity", "accuracy"]

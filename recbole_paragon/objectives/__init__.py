@@ -23,6 +23,17 @@ def _discover() -> Dict[str, type]:
 OBJECTIVES: Dict[str, type] = _discover()
 
 
+def configured_objectives(config) -> List[str]:
+    """``objectives`` from the config as a list of names; the command line's ``--objectives=[a,b]`` or ``a,b``
+    arrives as a string and is split here."""
+    from recbole_paragon.utils import config_get
+
+    value = config_get(config, "objectives", ["accuracy", "diversity"])
+    if isinstance(value, str):
+        value = [part.strip(" '\"") for part in value.strip("[]() ").split(",") if part.strip(" '\"")]
+    return list(value)
+
+
 def check_objective_names(names: Sequence[str]) -> List[str]:
     """Validated list of objective names (at least two, known, no repeats)."""
     names = list(names or [])
@@ -47,5 +58,5 @@ def build_objectives(names: Sequence[str], config, dataset, model) -> List[Objec
     return [OBJECTIVES[name](config, dataset, model) for name in check_objective_names(names)]
 
 
-__all__ = ["CachedBatch", "Objective", "OBJECTIVES", "build_objectives", "check_objective_names",
+__all__ = ["CachedBatch", "Objective", "OBJECTIVES", "build_objectives", "check_objective_names", "configured_objectives",
            "objective_metric_classes"]

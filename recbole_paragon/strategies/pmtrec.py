@@ -55,6 +55,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 
+from recbole_paragon.objectives import configured_objectives
 from recbole_paragon.strategies.base import Strategy, check_positive, check_preference, config_get, \
     task_gradients, trainable_parameters
 
@@ -150,8 +151,7 @@ class PMTRec(Strategy):
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             value = int(value)
         if isinstance(value, str):
-            names = config_get(config, "objectives", None)
-            names = list(names) if isinstance(names, (list, tuple)) else []
+            names = configured_objectives(config) if config is not None else []
             if value not in names:
                 raise ValueError(f"pmtrec_main_objective {value!r} is not an objective name; known: {names}")
             return names.index(value)

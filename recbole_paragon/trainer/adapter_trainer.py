@@ -9,7 +9,7 @@ from recbole.data.interaction import Interaction
 from recbole.trainer import Trainer
 from tqdm import tqdm
 
-from recbole_paragon.objectives import build_objectives
+from recbole_paragon.objectives import build_objectives, configured_objectives
 from recbole_paragon.objectives.base import CachedBatch
 from recbole_paragon.utils import config_get, torch_threads
 from recbole_paragon.preference import normalize_preference
@@ -26,7 +26,7 @@ class AdapterTrainer(Trainer):
 
     def __init__(self, config, model) -> None:
         super().__init__(config, model)
-        self.objective_names: List[str] = list(config_get(config, "objectives", ["accuracy", "diversity"]))
+        self.objective_names: List[str] = configured_objectives(config)
         self.steps = int(config_get(config, "adapter_steps", 300))
         self.batch_size = int(config_get(config, "adapter_batch_size", 256))
         self.learning_rate = float(config_get(config, "adapter_learning_rate", 5e-3))
