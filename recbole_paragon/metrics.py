@@ -21,7 +21,8 @@ from recbole.evaluator.collector import Collector
 from recbole.utils import EvaluatorType
 
 from recbole_paragon import compat  # noqa: F401  (its Collector patch must be in place before ours wraps it)
-from recbole_paragon.objectives.side_information import item_category_tokens, user_group_vector
+from recbole_paragon.objectives.diversity import ideal_alpha_dcg as greedy_ideal_alpha_dcg
+from recbole_paragon.objectives.side_information import item_category_tokens, multi_hot, user_group_vector
 
 Tensor = torch.Tensor
 
@@ -53,12 +54,6 @@ def _add_counts(counts: Tensor, categories: Tensor) -> None:
     counts.scatter_add_(-1, categories, (categories > 0).to(counts.dtype))
 
 
-def _multi_hot(categories: Tensor, n_ids: int) -> Tensor:
-    """``[..., C]`` padded category ids -> ``[..., n_ids − 1]`` float indicators (padding column dropped)."""
-    hot = torch.zeros(*categories.shape[:-1], n_ids, device=categories.device)
-    return hot.scatter_(-1, categories, 1.0)[..., 1:]
-
-
 def alpha_dcg_at_k(topk_items: Tensor, item_categories: Tensor, k: int, alpha: float) -> Tensor:
     """Per-user α-DCG@k of ranked lists ``[U, ≥k]``: gain at rank r uses ``n_c`` = items ranked *above* sharing c."""
     categories = item_categories[topk_items[:, :k]]  # [U, k, C]
@@ -74,20 +69,10 @@ def ideal_alpha_dcg(item_categories: Tensor, k: int, alpha: float) -> float:
     """Greedy ideal α-DCG@k over *all* items: each position takes the item with the largest marginal gain.
 
     With category-only relevance this is the same for every user. Greedy is the standard approximation of the
-    (NP-hard) ideal, so α-NDCG can in rare cases slightly exceed 1.
+    (NP-hard) ideal, so α-NDCG can in rare cases slightly exceed 1. The greedy itself is the diversity objective's.
     """
-    k = min(k, len(item_categories))
-    device = item_categories.device
-    counts = torch.zeros(1, _n_category_ids(item_categories), device=device)
-    taken = torch.zeros(len(item_categories), dtype=torch.bool, device=device)
-    total = 0.0
-    for discount in _discount(k, device).tolist():
-        gains = _marginal_gains(counts, item_categories[None], alpha)[0].masked_fill(taken, -1.0)
-        best = int(gains.argmax())
-        total += float(gains[best]) * discount
-        taken[best] = True
-        _add_counts(counts[0], item_categories[best])
-    return total
+    hot = multi_hot(item_categories, _n_category_ids(item_categories))
+    return float(greedy_ideal_alpha_dcg(hot[None], k, alpha)[0])
 
 
 def alpha_ndcg_at_k(
@@ -102,7 +87,7 @@ def alpha_ndcg_at_k(
 def ild_at_k(topk_items: Tensor, item_categories: Tensor, k: int) -> Tensor:
     """Per-user intra-list distance: mean over the k(k−1)/2 pairs of top-k items of the Jaccard distance
     ``1 − |C_i ∩ C_j| / |C_i ∪ C_j|`` of their category sets (two items without categories: distance 0)."""
-    hot = _multi_hot(item_categories[topk_items[:, :k]], _n_category_ids(item_categories))  # [U, k, n]
+    hot = multi_hot(item_categories[topk_items[:, :k]], _n_category_ids(item_categories))  # [U, k, n]
     inter = hot @ hot.transpose(1, 2)
     size = hot.sum(-1)
     union = size[:, :, None] + size[:, None, :] - inter
@@ -117,7 +102,7 @@ def category_coverage_at_k(
     """Per-user fraction of all categories present in the top-k; by default "all" = every id any item carries."""
     if n_categories is None:
         n_categories = int((item_categories.unique() > 0).sum())
-    hot = _multi_hot(item_categories[topk_items[:, :k]], _n_category_ids(item_categories))
+    hot = multi_hot(item_categories[topk_items[:, :k]], _n_category_ids(item_categories))
     return hot.amax(1).sum(-1) / max(n_categories, 1)
 
 

@@ -9,9 +9,6 @@ re-running the encoder (:meth:`ParagonMixin.score_representation`); tests check 
 from __future__ import annotations
 
 import hashlib
-import importlib
-import inspect
-import pkgutil
 from typing import Callable, Dict, Optional
 
 import torch
@@ -65,19 +62,6 @@ UNSUPPORTED: Dict[str, str] = {
     "SINE": "multi-interest model: several representations per sequence",
 }
 _UNTESTED = "not yet wrapped and tested; supported backbones: {supported}"
-
-
-def sequential_model_classes() -> Dict[str, type]:
-    """Every sequential model class RecBole ships, by name."""
-    import recbole.model.sequential_recommender as package
-
-    classes = {}
-    for module_info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
-        for name, obj in inspect.getmembers(module, inspect.isclass):
-            if obj.__module__ == module.__name__ and issubclass(obj, SequentialRecommender):
-                classes[name] = obj
-    return classes
 
 
 class ParagonMixin:

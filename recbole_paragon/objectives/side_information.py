@@ -28,12 +28,16 @@ def item_category_tokens(dataset, field: Optional[str], purpose: str = "the dive
     return tokens[:, None] if tokens.dim() == 1 else tokens
 
 
+def multi_hot(tokens: torch.Tensor, num_ids: Optional[int] = None) -> torch.Tensor:
+    """``[..., C]`` padded category ids -> ``[..., num_ids − 1]`` float indicators (padding id 0 dropped)."""
+    num_ids = int(tokens.max()) + 1 if num_ids is None else num_ids
+    hot = torch.zeros(*tokens.shape[:-1], num_ids, device=tokens.device)
+    return hot.scatter_(-1, tokens, 1.0)[..., 1:]
+
+
 def item_category_matrix(dataset, field: Optional[str], purpose: str = "the diversity objective") -> torch.Tensor:
     """Multi-hot ``[n_items, n_categories]`` float matrix (padding category 0 dropped)."""
-    tokens = item_category_tokens(dataset, field, purpose)
-    matrix = torch.zeros(tokens.shape[0], int(tokens.max()) + 1)
-    matrix.scatter_(1, tokens, 1.0)
-    return matrix[:, 1:]
+    return multi_hot(item_category_tokens(dataset, field, purpose))
 
 
 def user_group_vector(dataset, field: Optional[str], purpose: str = "the fairness objective") -> torch.Tensor:
