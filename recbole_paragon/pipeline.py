@@ -21,6 +21,7 @@ from recbole_paragon.baselines import AdaptationMethods, run_methods
 from recbole_paragon.evaluation import (controllability, fidelity, hypervolumes, noise_floor, summary_table,
                                         write_report)
 from recbole_paragon.io import run_directory, write_json
+from recbole_paragon.model.auxiliary import check_auxiliary_settings, configured_auxiliary
 from recbole_paragon.objectives import build_objectives, configured_objectives, objective_metric_classes
 from recbole_paragon.utils import config_get
 from recbole_paragon.preference import simplex_grid
@@ -46,7 +47,17 @@ def backbone_config_fingerprint(config) -> str:
     known = getattr(config, "recbole_keys", None) or set(config.final_config_dict)
     relevant = {key: value for key, value in sorted(config.final_config_dict.items())
                 if key in known and key not in _NOT_BACKBONE_KEYS}
+    relevant.update(multitask_settings(config))
     return hashlib.sha256(json.dumps(relevant, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def multitask_settings(config) -> Dict[str, Any]:
+    """The plugin keys multi-task backbone training depends on (none without auxiliary tasks)."""
+    if not configured_auxiliary(config):
+        return {}
+    strategy = str(config_get(config, "backbone_strategy", "linear"))
+    return {key: value for key, value in config.final_config_dict.items()
+            if key.startswith(("backbone_auxiliary", "backbone_strategy", f"{strategy}_"))}
 
 
 def objective_names(config):
@@ -54,7 +65,8 @@ def objective_names(config):
 
 
 def check_side_information(config, dataset) -> None:
-    """Fail before any training if an objective lacks the dataset fields it needs."""
+    """Fail before any training if an objective or an auxiliary task lacks the dataset fields it needs."""
+    check_auxiliary_settings(config, dataset)
     if config_get(config, "stage", "all") != "backbone":
         build_objectives(objective_names(config), config, dataset, None)
 

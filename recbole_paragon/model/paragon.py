@@ -9,7 +9,7 @@ re-running the encoder (:meth:`ParagonMixin.score_representation`); tests check 
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -77,6 +77,9 @@ class ParagonMixin:
         self.adapter_dim = int(config["adapter_dim"] or 8)
         self.adapter = Adapter(embedding.embedding_dim, self.adapter_dim)
         self.adapter.requires_grad_(bool(config["train_adapter_with_backbone"]))
+        from recbole_paragon.model.auxiliary import build_auxiliary_tasks  # imports the strategies, which import us
+
+        self.auxiliary_tasks = build_auxiliary_tasks(config, dataset, embedding.embedding_dim)
         self._captured: Optional[list] = None
 
     # -- the only override of the backbone ------------------------------------------------------------------------
@@ -85,6 +88,27 @@ class ParagonMixin:
         if self._captured is not None:
             self._captured.append(representation)
         return self.adapter(representation)
+
+    def backbone_losses(self, interaction) -> Tuple[List[torch.Tensor], torch.Tensor]:
+        """``([backbone loss, *auxiliary task losses], representation)`` for multi-task backbone training.
+
+        The representation is the pre-adapter output of the backbone's first ``forward`` in ``calculate_loss``
+        (``[B, H]``, or ``[B, L, H]`` for per-position models): every loss depends on it, so per-user strategies
+        (PMTRec) can weight its rows. Auxiliary tasks see the last valid position of per-position outputs.
+        """
+        self._captured = []
+        try:
+            loss = self.calculate_loss(interaction)
+            representation = self._captured[0]
+        finally:
+            self._captured = None
+        losses = [sum(loss) if isinstance(loss, tuple) else loss]
+        hidden = representation
+        if hidden.dim() == 3:
+            hidden = self.gather_indexes(hidden, interaction[self.ITEM_SEQ_LEN] - 1)
+        target = interaction[self.POS_ITEM_ID]
+        losses += [task.loss(hidden, target) for task in self.auxiliary_tasks.values()]
+        return losses, representation
 
     # -- frozen-backbone tuning ----------------------------------------------------------------------------------
     def freeze_backbone(self) -> None:

@@ -1,0 +1,122 @@
+"""Multi-objective strategies side by side on ml-100k, in one run: linear scalarisation vs PUB vs PMTRec.
+
+    python benchmarks/strategies.py [--points 11] [--epochs 6] [--seeds 0 1 2] [--skip-adapters] [--skip-backbone]
+
+1. Adapter tuning: on one frozen SASRec backbone, an adapter per preference w_acc = 0, .1, ..., 1 with each strategy;
+   test NDCG@10 / AlphaNDCG@10 per point, Hypervolume of each strategy's front against one shared reference point,
+   Pearson(weight, metric) and seconds per adapter.
+2. Backbone training with the category auxiliary task (predict the next item's genres): plain RecBole training (no
+   auxiliary task) vs linear / PUB / PMTRec on [CE, category BCE] at weights 1 : backbone_auxiliary_weights; the same
+   epochs (no early stopping, final model tested) and seeds for all; test NDCG@10 and Recall@10 mean ± std over the
+   seeds, and training seconds per epoch.
+"""
+import argparse
+import os
+import statistics
+import time
+
+import torch
+from common import BENCH_DIR, backbone_run, machine, print_table
+from recbole.utils import init_seed
+
+from recbole_paragon import pipeline
+from recbole_paragon.evaluation import controllability, hypervolumes
+from recbole_paragon.quick_start import build_config
+from recbole_paragon.trainer import BackboneTrainer
+from recbole_paragon.utils import get_model
+
+STRATEGIES = ["linear", "pub", "pmtrec"]
+METRICS = {"accuracy": ("ndcg@10", "max"), "diversity": ("alphandcg@10", "max")}
+
+
+def adapter_fronts(points: int) -> None:
+    config, _, splits, backbone = backbone_run()
+    pipeline.add_objective_metrics(config)
+    trainer = pipeline.adapter_trainer(config, backbone["model"], *splits)
+    results, seconds = {}, {}
+    for strategy in STRATEGIES:
+        trainer.strategy_name = strategy
+        entries, spent = [], []
+        for i in range(points):
+            w = torch.tensor([i / (points - 1), 1 - i / (points - 1)])
+            start = time.perf_counter()
+            vector = trainer.tune(w, seed=0)[-1][1]
+            spent.append(time.perf_counter() - start)
+            entries.append({"preference": w.tolist(), "metrics": dict(trainer.evaluate_vector(vector, "test"))})
+        results[strategy], seconds[strategy] = entries, statistics.mean(spent)
+    keys = [m for m, _ in METRICS.values()]
+    volumes, reference = hypervolumes(results, keys, [d for _, d in METRICS.values()])
+    control = controllability(results, METRICS, list(METRICS))
+    print(f"\n1. adapter tuning, {points} preferences w_acc = i/{points - 1}, {trainer.steps} steps, seed 0; "
+          f"HV reference {reference}")
+    rows = [[f"w_acc={e['preference'][0]:.1f}"] + [f"{results[s][n]['metrics'][k]:.4f}" for s in STRATEGIES for k in keys]
+            for n, e in enumerate(results["linear"])]
+    print_table(rows, ["preference"] + [f"{s} {k}" for s in STRATEGIES for k in keys])
+    print()
+    print_table([[s, f"{volumes[s]:.5f}", f"{volumes[s] / volumes['linear']:.3f}",
+                  f"{control[s]['accuracy']['pearson']:.3f}", f"{control[s]['diversity']['pearson']:.3f}",
+                  f"{seconds[s]:.2f}"] for s in STRATEGIES],
+                ["strategy", "HV", "HV / linear", "Pearson accuracy", "Pearson diversity", "s / adapter"])
+
+
+def train_variant(splits, seed: int, epochs: int, strategy: str) -> dict:
+    """Train a fresh backbone (``strategy=None``: no auxiliary task, RecBole's loop) and test its final epoch."""
+    overrides = {"state": "WARNING", "show_progress": False, "seed": seed, "epochs": epochs, "eval_step": epochs,
+                 "checkpoint_dir": os.path.join(BENCH_DIR, "strategies")}
+    if strategy is not None:
+        overrides.update(backbone_auxiliary=["category"], backbone_strategy=strategy)
+    config = build_config("ParagonSASRec", "ml-100k", None, overrides)
+    train, valid, test = splits
+    init_seed(seed, True)
+    train.generator.manual_seed(seed)  # every variant sees the same batches for a seed
+    model = get_model("ParagonSASRec")(config, train._dataset)
+    trainer = BackboneTrainer(config, model)
+    epoch_seconds = []
+    train_epoch = trainer._train_epoch
+
+    def timed_epoch(*args, **kwargs):
+        start = time.perf_counter()
+        loss = train_epoch(*args, **kwargs)
+        epoch_seconds.append(time.perf_counter() - start)
+        return loss
+
+    trainer._train_epoch = timed_epoch
+    trainer.fit(train, valid, saved=False, show_progress=False)
+    result = trainer.evaluate(test, load_best_model=False, show_progress=False)
+    return {"ndcg": result["ndcg@10"], "recall": result["recall@10"], "seconds": statistics.mean(epoch_seconds)}
+
+
+def backbone_strategies(epochs: int, seeds) -> None:
+    _, _, splits, _ = backbone_run()
+    variants = {"plain (no auxiliary task)": None, **{f"{s} + category task": s for s in STRATEGIES}}
+    runs = {name: [train_variant(splits, seed, epochs, strategy) for seed in seeds]
+            for name, strategy in variants.items()}
+
+    def mean_std(values):
+        return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
+
+    base = statistics.mean(r["seconds"] for r in runs["plain (no auxiliary task)"])
+    print(f"\n2. backbone training, SASRec on ml-100k, {epochs} epochs, seeds {list(seeds)}, final model on test")
+    print_table([[name, mean_std([r["ndcg"] for r in rs]), mean_std([r["recall"] for r in rs]),
+                  f"{statistics.mean(r['seconds'] for r in rs):.1f}",
+                  f"{statistics.mean(r['seconds'] for r in rs) / base:.2f}x"] for name, rs in runs.items()],
+                ["training", "NDCG@10", "Recall@10", "s / epoch", "vs plain"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--points", type=int, default=11)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--skip-adapters", action="store_true")
+    parser.add_argument("--skip-backbone", action="store_true")
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    if not args.skip_adapters:
+        adapter_fronts(args.points)
+    if not args.skip_backbone:
+        backbone_strategies(args.epochs, args.seeds)
+
+
+if __name__ == "__main__":
+    main()
