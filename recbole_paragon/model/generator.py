@@ -33,9 +33,11 @@ Typical training loop (the trainer owns the optimiser)::
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import math
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -240,8 +242,11 @@ def timestep_features(t: torch.Tensor, dim: int, max_period: float = 10000.0) ->
     return F.pad(features, (0, dim - 2 * half))
 
 
-def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    return x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1)
+def _modulation_terms(modulation: torch.Tensor, parts: int) -> Tuple[torch.Tensor, ...]:
+    """adaLN output ``[..., parts·d]`` -> ``parts`` tensors ``[..., 1, d]`` in (shift, scale, gate) order, each
+    scale returned as ``1 + scale`` so that modulating is one ``addcmul(shift, x, 1 + scale)``."""
+    terms = modulation.unsqueeze(-2).chunk(parts, dim=-1)
+    return tuple(1 + term if i % 3 == 1 else term for i, term in enumerate(terms))
 
 
 class _Block(nn.Module):
@@ -265,18 +270,20 @@ class _Block(nn.Module):
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         b, t, c = x.shape
-        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, c // self.n_heads).permute(2, 0, 3, 1, 4)
+        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, c // self.n_heads).permute(2, 0, 3, 1, 4).unbind(0)
         # [B, heads, T, hd]: attention runs over the T tokens of each sample only, never across the batch.
         out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         return self.proj(out.transpose(1, 2).reshape(b, t, c))
 
-    def forward(self, x: torch.Tensor, c: Optional[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, terms: Optional[Sequence[torch.Tensor]]) -> torch.Tensor:
+        """``terms``: (shift, 1 + scale, gate) for attention then MLP, each ``[B, 1, d]`` (adaptive only; see
+        :func:`_modulation_terms`)."""
         if not self.adaptive:
             x = x + self.attention(self.norm1(x))
             return x + self.mlp(self.norm2(x))
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(c).chunk(6, dim=-1)
-        x = x + gate1.unsqueeze(1) * self.attention(_modulate(self.norm1(x), shift1, scale1))
-        return x + gate2.unsqueeze(1) * self.mlp(_modulate(self.norm2(x), shift2, scale2))
+        shift1, scale1, gate1, shift2, scale2, gate2 = terms
+        x = torch.addcmul(x, gate1, self.attention(torch.addcmul(shift1, self.norm1(x), scale1)))
+        return torch.addcmul(x, gate2, self.mlp(torch.addcmul(shift2, self.norm2(x), scale2)))
 
 
 class DiT(nn.Module):
@@ -366,23 +373,44 @@ class DiT(nn.Module):
         b = x.shape[0]
         if x.shape[1:] != (self.num_tokens, self.token_dim):
             raise ValueError(f"expected tokens [B, {self.num_tokens}, {self.token_dim}], got {tuple(x.shape)}")
-        t_emb = self.time_embed(timestep_features(t.reshape(b), self.d_model))
         c_emb = self.embed_condition(cond, drop_cond, b) if cond_embedding is None else cond_embedding
-        h = self.input(x) + self.position
+        return self.denoise(x, self.conditioning(self.time_embedding(t.reshape(b)), c_emb))
+
+    def time_embedding(self, t: torch.Tensor) -> torch.Tensor:
+        """Timestep embedding ``t [N] -> [N, d_model]``."""
+        return self.time_embed(timestep_features(t, self.d_model))
+
+    def conditioning(self, t_emb: torch.Tensor, c_emb: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """What :meth:`denoise` takes from time and condition embeddings (both ``[..., d_model]``): tensors
+        ``[..., 1, d_model]`` -- "pre": (input shift,); "post": (input shift, final shift, final 1 + scale);
+        "adaptive": six :func:`_modulation_terms` per block, then the final shift and 1 + scale."""
         if self.condition_mode == "pre":
-            h = h + (t_emb + c_emb).unsqueeze(1)
-        elif self.condition_mode == "post":
-            h = h + t_emb.unsqueeze(1)
-        block_cond = t_emb + c_emb if self.condition_mode == "adaptive" else None
-        for block in self.blocks:
-            h = block(h, block_cond)
+            return ((t_emb + c_emb).unsqueeze(-2),)
+        if self.condition_mode == "post":
+            return (t_emb.unsqueeze(-2), *_modulation_terms(self.final_modulation(c_emb), 2))
+        block_cond = t_emb + c_emb
+        blocks = (term for block in self.blocks for term in _modulation_terms(block.modulation(block_cond), 6))
+        return (*blocks, *_modulation_terms(self.final_modulation(block_cond), 2))
+
+    def step_conditionings(self, t: torch.Tensor, cond_embedding: torch.Tensor) -> List[Tuple[torch.Tensor, ...]]:
+        """:meth:`conditioning` for each timestep of ``t [S]`` and all rows of ``cond_embedding [B, d_model]``,
+        computed in one batched pass (samplers call this once instead of once per step)."""
+        shape = (len(t), *cond_embedding.shape)
+        terms = self.conditioning(self.time_embedding(t).unsqueeze(1).expand(shape), cond_embedding.expand(shape))
+        return list(zip(*(term.unbind(0) for term in terms)))
+
+    def denoise(self, x: torch.Tensor, conditioning: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Denoiser output ``[B, T, D]`` for tokens ``x`` and their :meth:`conditioning` (rows ``[B, 1, d]``)."""
+        h = self.input(x) + self.position
+        if self.condition_mode != "adaptive":
+            h = h + conditioning[0]
+        for i, block in enumerate(self.blocks):
+            h = block(h, conditioning[6 * i: 6 * i + 6] if self.condition_mode == "adaptive" else None)
         h = self.final_norm(h)
-        if self.condition_mode == "adaptive":
-            shift, scale = self.final_modulation(block_cond).chunk(2, dim=-1)
-            h = _modulate(h, shift, scale)
-        elif self.condition_mode == "post":
-            shift, scale = self.final_modulation(c_emb).chunk(2, dim=-1)
-            h = _modulate(h, shift, scale)
+        if self.condition_mode != "pre":
+            shift, scale = conditioning[-2:]
+            h = torch.addcmul(shift, h, scale)
+        if self.condition_mode == "post":
             h = h + self.head(h)
         return self.output(h)
 
@@ -409,6 +437,8 @@ class GaussianDiffusion(nn.Module):
     * ``prediction``: what the denoiser outputs -- "x0" (default; worked best on CPU), "eps" or "v".
     * ``clip_x0``: if set, predicted x0 is clamped to ``[-clip_x0, clip_x0]`` during sampling (normalised units).
     """
+
+    CONDITIONING_ROWS = 2048  # (step, sample) pairs whose DiT conditioning a sampler precomputes at once (~20 MB)
 
     def __init__(
         self,
@@ -448,6 +478,7 @@ class GaussianDiffusion(nn.Module):
         }
         for name, value in buffers.items():
             self.register_buffer(name, value.float(), persistent=False)
+        self._schedules: Dict[Tuple, Tuple[List[int], List[Tuple[torch.Tensor, ...]]]] = {}
 
     @property
     def token_shape(self) -> Tuple[int, int]:
@@ -461,9 +492,9 @@ class GaussianDiffusion(nn.Module):
         """Noised ``x_t = √ᾱ_t x0 + √(1-ᾱ_t) ε``."""
         return self._at(self.sqrt_ab, t) * x0 + self._at(self.sqrt_one_minus_ab, t) * noise
 
-    def _split_prediction(self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, clip: bool):
-        """Model output -> (predicted x0, predicted ε)."""
-        a, s = self._at(self.sqrt_ab, t), self._at(self.sqrt_one_minus_ab, t)
+    def _split_prediction(self, output: torch.Tensor, x_t: torch.Tensor, a: torch.Tensor, s: torch.Tensor,
+                          clip: bool):
+        """Model output -> (predicted x0, predicted ε), given ``a = √ᾱ_t`` and ``s = √(1-ᾱ_t)``."""
         if self.prediction == "x0":
             x0 = output
         elif self.prediction == "eps":
@@ -518,14 +549,53 @@ class GaussianDiffusion(nn.Module):
         return torch.cat([denoiser.embed_condition(cond, None, b), denoiser.embed_condition(None, None, b)])
 
     @staticmethod
-    def _guided_output(denoiser: nn.Module, x: torch.Tensor, t: torch.Tensor, cond_embedding: torch.Tensor,
+    def _guided_output(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
                        guidance_scale: float) -> torch.Tensor:
+        """``model`` (one step's denoiser) at ``x``, both branches in one batch unless s is 1 or 0 (one branch)."""
+        if guidance_scale in (0.0, 1.0):
+            return model(x)
         b = x.shape[0]
-        if cond_embedding.shape[0] == b:  # s == 1 (conditional only) or s == 0 (unconditional only)
-            return denoiser(x, t.expand(b), cond_embedding=cond_embedding)
-        both = denoiser(torch.cat([x, x]), t.expand(2 * b), cond_embedding=cond_embedding)
+        both = model(torch.cat([x, x]))
         conditional, unconditional = both[:b], both[b:]
         return unconditional + guidance_scale * (conditional - unconditional)
+
+    def _step_models(self, denoiser: nn.Module, times: Sequence[int],
+                     cond_embedding: torch.Tensor) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
+        """The denoiser at each timestep of ``times`` in turn, as ``x -> output``. A :class:`DiT` gets the
+        conditioning of up to ``CONDITIONING_ROWS`` (step, row) pairs precomputed at once; other denoisers are
+        called as they are."""
+        rows, device = cond_embedding.shape[0], cond_embedding.device
+        if not isinstance(denoiser, DiT):
+            for step in times:
+                t = torch.full((rows,), step, dtype=torch.long, device=device)
+                yield functools.partial(denoiser, t=t, cond_embedding=cond_embedding)
+            return
+        chunk = max(1, self.CONDITIONING_ROWS // rows)
+        for start in range(0, len(times), chunk):
+            t = torch.tensor(times[start:start + chunk], dtype=torch.long, device=device)
+            for conditioning in denoiser.step_conditionings(t, cond_embedding):
+                yield functools.partial(denoiser.denoise, conditioning=conditioning)
+
+    def _schedule(self, sampler: str, steps: int, eta: float) -> Tuple[List[int], List[Tuple[torch.Tensor, ...]]]:
+        """The timesteps of a sampling run and per step the 0-dim float32 tensors ``(√ᾱ_t, √(1-ᾱ_t), coefficient
+        of x0, coefficient of ε (DDIM) or x_t (DDPM), noise std)``; cached per (sampler, steps, eta, device).
+        Tensors, not Python floats: a float operand costs a dtype conversion in every op."""
+        device = self.alphas_cumprod.device
+        key = (sampler, steps, eta, device) if sampler == "ddim" else (sampler, device)
+        if key not in self._schedules:
+            if sampler == "ddim":
+                times = self.ddim_timesteps(steps).to(device)
+                ab = self.alphas_cumprod[times]
+                ab_prev = torch.cat([ab[1:], ab.new_ones(1)])
+                sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).clamp_min(0).sqrt()
+                coefficients = (ab_prev.sqrt(), (1 - ab_prev - sigma ** 2).clamp_min(0).sqrt(), sigma)
+            else:
+                times = torch.arange(self.timesteps - 1, -1, -1, device=device)
+                coefficients = (self.posterior_coef_x0[times], self.posterior_coef_xt[times],
+                                self.posterior_variance[times].sqrt())
+            columns = torch.stack([self.sqrt_ab[times], self.sqrt_one_minus_ab[times], *coefficients], dim=1)
+            self._schedules[key] = times.tolist(), [tuple(row) for row in columns]
+        return self._schedules[key]
 
     def ddim_timesteps(self, steps: int) -> torch.Tensor:
         """``steps`` evenly spaced timesteps, descending, from ``T-1`` ("trailing" spacing: ends at ``T/steps-1``)."""
@@ -565,30 +635,15 @@ class GaussianDiffusion(nn.Module):
         denoiser = self.denoiser if denoiser is None else denoiser
         device = self.sqrt_ab.device
         cond = cond.to(device)
-        b = cond.shape[0]
-        x = torch.randn((b, *self.token_shape), generator=generator, device=device)
-        cond = self._condition_embedding(denoiser, cond, guidance_scale)
-        if sampler == "ddpm":
-            for i in reversed(range(self.timesteps)):
-                t = torch.full((1,), i, dtype=torch.long, device=device)
-                x0, _ = self._split_prediction(self._guided_output(denoiser, x, t, cond, guidance_scale), x, t, True)
-                mean = self._at(self.posterior_coef_x0, t) * x0 + self._at(self.posterior_coef_xt, t) * x
-                if i > 0:
-                    noise = torch.randn(x.shape, generator=generator, device=device)
-                    x = mean + self._at(self.posterior_variance, t).sqrt() * noise
-                else:
-                    x = mean
-            return x
-        times = self.ddim_timesteps(int(steps)).to(device)
-        for index, step in enumerate(times):
-            t = step.view(1)
-            x0, eps = self._split_prediction(self._guided_output(denoiser, x, t, cond, guidance_scale), x, t, True)
-            ab = self.alphas_cumprod[step]
-            ab_prev = self.alphas_cumprod[times[index + 1]] if index + 1 < len(times) else ab.new_tensor(1.0)
-            sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).clamp_min(0).sqrt()
-            x = ab_prev.sqrt() * x0 + (1 - ab_prev - sigma ** 2).clamp_min(0).sqrt() * eps
-            if eta > 0 and index + 1 < len(times):
-                x = x + sigma * torch.randn(x.shape, generator=generator, device=device)
+        x = torch.randn((cond.shape[0], *self.token_shape), generator=generator, device=device)
+        times, coefficients = self._schedule(sampler, int(steps), float(eta))
+        models = self._step_models(denoiser, times, self._condition_embedding(denoiser, cond, guidance_scale))
+        stochastic = sampler == "ddpm" or eta > 0
+        for index, ((a, s, coef_x0, coef_other, std), model) in enumerate(zip(coefficients, models)):
+            x0, eps = self._split_prediction(self._guided_output(model, x, guidance_scale), x, a, s, True)
+            x = coef_x0 * x0 + coef_other * (x if sampler == "ddpm" else eps)
+            if stochastic and index + 1 < len(times):
+                x = x + std * torch.randn(x.shape, generator=generator, device=device)
         return x
 
 
@@ -638,6 +693,26 @@ class EMA:
         self.module.load_state_dict(state["module"])
         self.num_updates = int(state["num_updates"])
         self.decay, self.warmup = float(state["decay"]), bool(state["warmup"])
+
+
+@contextlib.contextmanager
+def _sampling_mode(module: nn.Module, num_threads: Optional[int]) -> Iterator[None]:
+    """Inference mode, ``module`` in eval mode and ``num_threads`` torch threads (None: unchanged) for a block;
+    mode and thread count are only switched (and restored) where they differ."""
+    was_training, threads = module.training, torch.get_num_threads()
+    switch_threads = num_threads is not None and int(num_threads) != threads
+    if was_training:
+        module.eval()
+    if switch_threads:
+        torch.set_num_threads(int(num_threads))
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        if was_training:
+            module.train()
+        if switch_threads:
+            torch.set_num_threads(threads)
 
 
 def _plain(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -806,17 +881,9 @@ class DiffusionGenerator(PlainStateFile):
             generator = torch.Generator(device=self.device)
             generator.manual_seed(int(seed))
         denoiser = self.ema.module if use_ema else self.denoiser
-        was_training, threads = denoiser.training, torch.get_num_threads()
-        denoiser.eval()
-        if num_threads is not None:
-            torch.set_num_threads(int(num_threads))
-        try:
+        with _sampling_mode(denoiser, num_threads):
             tokens = self.diffusion.sample(cond, steps=steps, sampler=sampler, guidance_scale=guidance_scale,
                                            eta=eta, generator=generator, denoiser=denoiser)
-        finally:
-            denoiser.train(was_training)
-            if num_threads is not None:
-                torch.set_num_threads(threads)
         return normalizer.denormalize(self.tokenizer.vectors(tokens)).cpu()
 
     # ---- persistence ------------------------------------------------------------------------------------------
