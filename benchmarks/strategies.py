@@ -89,8 +89,10 @@ def train_variant(splits, seed: int, epochs: int, strategy: str) -> dict:
 def backbone_strategies(epochs: int, seeds) -> None:
     _, _, splits, _ = backbone_run()
     variants = {"plain (no auxiliary task)": None, **{f"{s} + category task": s for s in STRATEGIES}}
-    runs = {name: [train_variant(splits, seed, epochs, strategy) for seed in seeds]
-            for name, strategy in variants.items()}
+    runs = {name: [] for name in variants}
+    for seed in seeds:  # seed-major order: any change in machine load spreads over all variants alike
+        for name, strategy in variants.items():
+            runs[name].append(train_variant(splits, seed, epochs, strategy))
 
     def mean_std(values):
         return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"

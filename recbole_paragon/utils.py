@@ -63,6 +63,15 @@ def config_get(config: Any, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+def config_names(config: Any, key: str, default: Optional[list] = None) -> list:
+    """A list of names from the config; the command line's ``--key=[a,b]`` (or ``a,b``) arrives as one string and
+    is split here."""
+    value = config_get(config, key, default if default is not None else [])
+    if isinstance(value, str):
+        value = [part.strip(" '\"") for part in value.strip("[]() ").split(",") if part.strip(" '\"")]
+    return list(value)
+
+
 @contextlib.contextmanager
 def torch_threads(count: Optional[int]) -> Iterator[None]:
     """Run a block with ``count`` torch threads (None: unchanged). Small-batch work (adapter tuning, generator

@@ -16,7 +16,7 @@ from torch import nn
 
 from recbole_paragon.objectives.side_information import item_category_matrix
 from recbole_paragon.strategies.base import check_positive
-from recbole_paragon.utils import config_get
+from recbole_paragon.utils import config_get, config_names
 
 
 class CategoryPrediction(nn.Module):
@@ -41,10 +41,7 @@ AUXILIARY_TASKS: Dict[str, type] = {CategoryPrediction.name: CategoryPrediction}
 
 def configured_auxiliary(config) -> List[str]:
     """``backbone_auxiliary`` as a list of task names (``--backbone_auxiliary=[category]`` arrives as a string)."""
-    value = config_get(config, "backbone_auxiliary", [])
-    if isinstance(value, str):
-        value = [part.strip(" '\"") for part in value.strip("[]() ").split(",") if part.strip(" '\"")]
-    names = list(value)
+    names = config_names(config, "backbone_auxiliary")
     unknown = [n for n in names if n not in AUXILIARY_TASKS]
     if unknown:
         raise ValueError(f"unknown backbone_auxiliary task(s) {unknown}; available: {', '.join(sorted(AUXILIARY_TASKS))}")

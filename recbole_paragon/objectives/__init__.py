@@ -24,14 +24,10 @@ OBJECTIVES: Dict[str, type] = _discover()
 
 
 def configured_objectives(config) -> List[str]:
-    """``objectives`` from the config as a list of names; the command line's ``--objectives=[a,b]`` or ``a,b``
-    arrives as a string and is split here."""
-    from recbole_paragon.utils import config_get
+    """``objectives`` from the config as a list of names (``--objectives=[a,b]`` or ``a,b`` on the command line)."""
+    from recbole_paragon.utils import config_names
 
-    value = config_get(config, "objectives", ["accuracy", "diversity"])
-    if isinstance(value, str):
-        value = [part.strip(" '\"") for part in value.strip("[]() ").split(",") if part.strip(" '\"")]
-    return list(value)
+    return config_names(config, "objectives", ["accuracy", "diversity"])
 
 
 def check_objective_names(names: Sequence[str]) -> List[str]:
