@@ -6,7 +6,6 @@ import torch
 from conftest import TEST_CONFIG, run_on_backbone_copy
 from recbole_paragon import generate, generate_batch, run_recbole_paragon
 from recbole_paragon.serving import generator_exists, generator_paths, load_generator
-from recbole_paragon.trainer import GeneratorTrainer
 
 GENERATOR_OVERRIDES = {
     "bank_grid_step": 0.25, "bank_checkpoints": [45], "evaluation_holdout": False,
@@ -110,25 +109,3 @@ def test_bank_and_generator_work_with_any_strategy(paragon_run, strategy):
                                   "preference": [0.5, 0.5], "generator_steps": 100, "generator_eval_interval": 100})
     assert result["bank"].settings["strategy"] == strategy and len(result["bank"]) == 10
     assert 0.0 <= result["generated"]["test_result"]["ndcg@10"] <= 1.0
-
-
-def test_refit_brings_validation_preferences_back_into_training(paragon_run):
-    result = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG],
-                                 {**paragon_run, **GENERATOR_OVERRIDES, "stage": "bank"})
-    trainer, bank = result["adapter_trainer"], result["bank"]
-    config = trainer.config
-    config["generator_validation_fraction"], config["generator_steps"] = 0.2, 300
-    config["generator_eval_interval"] = 100
-    (validation,) = GeneratorTrainer(config, trainer, bank).split()[1]
-    held = [i for i, p in enumerate(bank.preferences) if torch.allclose(torch.tensor(p), validation)
-            and bank.steps[i] == max(bank.steps)]
-    target = bank.vectors[held[0]]
-    distances = {}
-    for refit in (0, 400):
-        config["generator_refit_steps"] = refit
-        generator_trainer = GeneratorTrainer(config, trainer, bank)
-        generator = generator_trainer.fit(show_progress=False)
-        assert generator_trainer.history[-1].get("refit", False) == bool(refit)
-        condition = generator_trainer.conditions(validation[None])
-        distances[refit] = float((generator.generate(condition, **generator_trainer.sampling())[0] - target).norm())
-    assert distances[400] < distances[0]  # the held-out preference's adapters were learned in the refit

@@ -89,15 +89,11 @@ class GeneratorTrainer:
             raise ValueError(f"bank objectives {self.bank.objectives} differ from the run's "
                              f"{self.adapter_trainer.objective_names}")
 
-    def usable_rows(self, exclude: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
-        """Bank rows the generator may learn from: all but those at the ``exclude`` (test) preferences."""
-        tensors = self.bank.tensors()
-        keep = ~_rows_matching(tensors["preferences"], exclude if exclude is not None else torch.zeros(0, 1))
-        return {k: v[keep] for k, v in tensors.items()}
-
     def split(self, exclude: Optional[torch.Tensor] = None) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
         """Training rows of the bank (minus ``exclude`` preferences and the validation ones) and validation prefs."""
-        tensors = self.usable_rows(exclude)
+        tensors = self.bank.tensors()
+        keep = ~_rows_matching(tensors["preferences"], exclude if exclude is not None else torch.zeros(0, 1))
+        tensors = {k: v[keep] for k, v in tensors.items()}
         validation = held_out_preferences(tensors["preferences"],
                                           float(config_get(self.config, "generator_validation_fraction", 0.2)))
         train = ~_rows_matching(tensors["preferences"], validation)
@@ -135,7 +131,7 @@ class GeneratorTrainer:
         train, validation = self.split(exclude)
         with torch_threads(self.adapter_trainer.threads):
             if self.kind == "diffusion":
-                return self._fit_diffusion(train, validation, show_progress, self.usable_rows(exclude))
+                return self._fit_diffusion(train, validation, show_progress)
             return self._fit_hypernet(validation, show_progress)
 
     def _loop(self, model_state, step_fn, generate, validation, show_progress):
@@ -162,47 +158,28 @@ class GeneratorTrainer:
                 break
         return best_state
 
-    def _fit_diffusion(self, train: Dict[str, torch.Tensor], validation: torch.Tensor, show_progress: bool,
-                       everything: Dict[str, torch.Tensor]):
-        """Train on ``train`` with early stopping on ``validation``; then fine-tune the best state on
-        ``everything`` (validation preferences included) for ``generator_refit_steps`` steps, so a sparse bank
-        does not lose one of its few preferences to validation."""
+    def _fit_diffusion(self, train: Dict[str, torch.Tensor], validation: torch.Tensor, show_progress: bool):
         torch.manual_seed(self.seed)
         model = self.adapter_trainer.model
         conditions = self.conditions(train["preferences"], train["steps"])
         generator = DiffusionGenerator(model.adapter.hidden_size, model.adapter.adapter_dim, conditions.shape[1],
                                        **diffusion_hyperparameters(self.config))
         generator.fit_normalizer(train["vectors"])
-        rng = torch.Generator().manual_seed(self.seed)
-        step_fn = self._diffusion_steps(generator, train, rng)
-        generate = lambda prefs: generator.generate(self.conditions(prefs), **self.sampling())  # noqa: E731
-        best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress)
-        generator = DiffusionGenerator.from_state(best_state)
-        refit_steps = int(config_get(self.config, "generator_refit_steps", 0)) if len(validation) else 0
-        if refit_steps > 0:
-            step_fn = self._diffusion_steps(generator, everything, rng)
-            start = time.perf_counter()
-            for _ in tqdm(range(refit_steps), desc="generator (refit)", disable=not show_progress):
-                loss = step_fn()
-            self.history.append({"step": refit_steps, "loss": float(loss), "seconds": time.perf_counter() - start,
-                                 "refit": True})
-        return generator
-
-    def _diffusion_steps(self, generator: DiffusionGenerator, rows: Dict[str, torch.Tensor], rng: torch.Generator):
-        """A function doing one AdamW + EMA step of the diffusion loss on a random batch of ``rows``."""
-        conditions = self.conditions(rows["preferences"], rows["steps"])
         optimizer = torch.optim.AdamW(generator.parameters(), lr=self.learning_rate)
+        rng = torch.Generator().manual_seed(self.seed)
 
         def step_fn():
             index = torch.randint(len(conditions), (self.batch_size,), generator=rng)
-            loss = generator.training_loss(rows["vectors"][index], conditions[index], generator=rng)
+            loss = generator.training_loss(train["vectors"][index], conditions[index], generator=rng)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             generator.update_ema()
             return loss.detach()
 
-        return step_fn
+        generate = lambda prefs: generator.generate(self.conditions(prefs), **self.sampling())  # noqa: E731
+        best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress)
+        return DiffusionGenerator.from_state(best_state)
 
     def sampling(self) -> Dict[str, Any]:
         return {"steps": int(config_get(self.config, "generate_steps", 20)),
