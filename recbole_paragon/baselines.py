@@ -17,6 +17,7 @@ import torch
 from recbole_paragon.bank import AdapterBank
 from recbole_paragon.evaluation import mmr_rerank
 from recbole_paragon.objectives.base import CachedBatch
+from recbole_paragon.preference import matches_any, preference_distances
 from recbole_paragon.serving import GeneratedAdapters
 from recbole_paragon.strategies import build_strategy
 from recbole_paragon.trainer.adapter_trainer import AdapterTrainer
@@ -46,7 +47,7 @@ class AdaptationMethods:
         self.bank_vectors, self.bank_preferences = tensors["vectors"][final], tensors["preferences"][final]
         lookup = final.clone()
         if len(holdout):
-            lookup &= ~(torch.cdist(tensors["preferences"], holdout) < 1e-6).any(1)
+            lookup &= ~matches_any(tensors["preferences"], holdout)
         self.lookup_vectors, self.lookup_preferences = tensors["vectors"][lookup], tensors["preferences"][lookup]
         for adapters in generators.values():  # a deployed generator is warm: the first call's set-up is not timed
             adapters.vectors(torch.full((1, len(trainer.objective_names)), 1.0 / len(trainer.objective_names)))
@@ -76,8 +77,8 @@ class AdaptationMethods:
     # -- parameter arithmetic over the bank --------------------------------------------------------------------------
     def soup(self, preference: torch.Tensor) -> Result:
         corners = torch.eye(len(preference))
-        distance = torch.cdist(corners, self.bank_preferences)
-        if (distance.min(1).values > 1e-6).any():
+        distance = preference_distances(corners, self.bank_preferences)
+        if not matches_any(corners, self.bank_preferences).all():
             raise ValueError("soup needs bank adapters at every one-objective preference (e.g. w=(1,0) and (0,1))")
         ends = self.bank_vectors[distance.argmin(1)]
         vector, seconds = timed(lambda: preference @ ends)
@@ -85,7 +86,7 @@ class AdaptationMethods:
 
     def nearest(self, preference: torch.Tensor, count: int = 1) -> Result:
         def pick():
-            distance = torch.cdist(preference[None], self.lookup_preferences)[0]
+            distance = preference_distances(preference[None], self.lookup_preferences)[0]
             return self.lookup_vectors[distance.topk(count, largest=False).indices].mean(0)
 
         vector, seconds = timed(pick)
@@ -180,7 +181,7 @@ def run_methods(methods: AdaptationMethods, names: List[str], preferences: torch
 
 
 def contains(preferences: torch.Tensor, preference: torch.Tensor) -> bool:
-    return bool(len(preferences)) and bool((torch.cdist(preference[None], preferences) < 1e-6).any())
+    return bool(matches_any(preference[None], preferences).any())
 
 
 def method_function(methods: AdaptationMethods, name: str) -> Callable[[torch.Tensor], Result]:

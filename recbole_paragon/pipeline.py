@@ -24,7 +24,7 @@ from recbole_paragon.io import run_directory, write_json
 from recbole_paragon.model.auxiliary import check_auxiliary_settings, configured_auxiliary
 from recbole_paragon.objectives import build_objectives, configured_objectives, objective_metric_classes
 from recbole_paragon.utils import config_get
-from recbole_paragon.preference import simplex_grid
+from recbole_paragon.preference import matches_any, simplex_grid
 from recbole_paragon.serving import (GeneratedAdapters, generator_exists, generator_paths, load_generator,
                                      save_generator, settings_fingerprint)
 from recbole_paragon.trainer.adapter_trainer import AdapterTrainer
@@ -202,6 +202,7 @@ def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Op
         "backbone_fingerprint": trainer.model.backbone_fingerprint(),
         "bank_fingerprint": bank.fingerprint(),
         "holdout": holdout.tolist(),
+        "holdout_adapters": int(matches_any(bank.tensors()["preferences"], holdout).sum()),
         **{k: v for k, v in config.final_config_dict.items()
            if k.startswith(("generator_", "diffusion_", "hypernet_")) and not k.endswith("_time_budget")},
     }

@@ -64,3 +64,22 @@ def simplex_grid(num_objectives: int, step: float, offset: float = 0.0) -> torch
     points = [c for c in itertools.product(range(divisions + 1), repeat=num_objectives - 1) if sum(c) <= divisions]
     return torch.tensor([[i / divisions for i in c] + [(divisions - sum(c)) / divisions] for c in points],
                         dtype=torch.float32)
+
+
+#: Preferences closer than this (Euclidean) are the same preference.
+SAME_PREFERENCE = 1e-6
+
+
+def preference_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances ``[len(a), len(b)]`` between preference rows, computed exactly: ``torch.cdist``'s
+    matrix-product shortcut (used from 25 rows on) puts identical rows ~3e-4 apart, so equal preferences would not
+    match."""
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+def matches_any(preferences: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``[len(preferences)]`` bools: whether each preference equals one of ``targets``."""
+    if len(targets) == 0 or len(preferences) == 0:
+        return torch.zeros(len(preferences), dtype=torch.bool)
+    return (preference_distances(preferences, targets) < SAME_PREFERENCE).any(1)
+

@@ -39,6 +39,8 @@ def test_report_has_every_method_and_key(pipeline_run):
     assert os.path.isfile(os.path.join(config["run_dir"], "report.md"))
     assert os.path.isfile(os.path.join(config["run_dir"], "pareto.png"))
     assert set(report["fidelity"]) >= set(METHODS) and set(report["noise_floor"]) == {"ndcg@10", "alphandcg@10"}
+    with open(generator_paths(config["run_dir"], "diffusion")[1]) as handle:
+        assert json.load(handle)["holdout_adapters"] == 3 * 2  # test preferences 0, .5, 1 x 2 checkpoints held out
 
 
 def test_rerun_reuses_every_artifact(pipeline_run):

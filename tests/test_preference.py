@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from recbole_paragon.preference import normalize_preference, parse_preference, simplex_grid
+from recbole_paragon.preference import (matches_any, normalize_preference, parse_preference, preference_distances,
+                                        simplex_grid)
 
 OBJECTIVES = ["accuracy", "diversity"]
 
@@ -62,3 +63,12 @@ def test_objectives_from_the_command_line_are_split():
                                                                                       "fairness"]
     assert configured_objectives({"objectives": "accuracy, fairness"}) == ["accuracy", "fairness"]
     assert configured_objectives({"objectives": ["diversity", "accuracy"]}) == ["diversity", "accuracy"]
+
+
+def test_equal_preferences_match_in_large_sets():
+    # 264 rows: torch.cdist's matrix-product path would put ~10% of identical rows 3e-4 apart
+    grid = simplex_grid(3, 0.1).repeat(4, 1)
+    assert torch.equal(preference_distances(grid, grid).diagonal(), torch.zeros(len(grid)))
+    assert matches_any(grid, grid).all()
+    assert not matches_any(grid + 1e-3, grid).any()
+    assert matches_any(grid, torch.zeros(0, 3)).shape == (len(grid),)

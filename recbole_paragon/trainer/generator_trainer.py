@@ -19,6 +19,7 @@ from tqdm import tqdm
 from recbole_paragon.bank import AdapterBank
 from recbole_paragon.model.adapter import Adapter, apply_adapter_vector
 from recbole_paragon.model.generator import DiffusionGenerator, HyperNetwork
+from recbole_paragon.preference import matches_any
 from recbole_paragon.trainer.adapter_trainer import AdapterTrainer
 from recbole_paragon.utils import config_get, torch_threads
 
@@ -44,12 +45,6 @@ def held_out_preferences(preferences: torch.Tensor, fraction: float) -> torch.Te
     interior = distinct[1:-1]
     picks = torch.linspace(0, len(interior) - 1, count + 2)[1:-1].round().long()
     return interior[picks]
-
-
-def _rows_matching(preferences: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    if len(targets) == 0:
-        return torch.zeros(len(preferences), dtype=torch.bool)
-    return (torch.cdist(preferences, targets) < 1e-6).any(1)
 
 
 class GeneratorTrainer:
@@ -92,11 +87,11 @@ class GeneratorTrainer:
     def split(self, exclude: Optional[torch.Tensor] = None) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
         """Training rows of the bank (minus ``exclude`` preferences and the validation ones) and validation prefs."""
         tensors = self.bank.tensors()
-        keep = ~_rows_matching(tensors["preferences"], exclude if exclude is not None else torch.zeros(0, 1))
+        keep = ~matches_any(tensors["preferences"], exclude if exclude is not None else torch.zeros(0, 1))
         tensors = {k: v[keep] for k, v in tensors.items()}
         validation = held_out_preferences(tensors["preferences"],
                                           float(config_get(self.config, "generator_validation_fraction", 0.2)))
-        train = ~_rows_matching(tensors["preferences"], validation)
+        train = ~matches_any(tensors["preferences"], validation)
         return {k: v[train] for k, v in tensors.items()}, validation
 
     def conditions(self, preferences: torch.Tensor, steps: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -112,7 +107,7 @@ class GeneratorTrainer:
         tensors = self.bank.tensors()
         rows = []
         for preference in preferences:
-            match = _rows_matching(tensors["preferences"], preference[None]) & (tensors["steps"] ==
+            match = matches_any(tensors["preferences"], preference[None]) & (tensors["steps"] ==
                                                                                    tensors["steps"].max())
             entries = [self.bank.metrics[i] for i in torch.nonzero(match).flatten().tolist()]
             rows.append([sum(e[m] for e in entries) / len(entries) for m in self.objective_metrics])
