@@ -17,7 +17,7 @@ import torch
 from recbole_paragon.bank import AdapterBank
 from recbole_paragon.evaluation import mmr_rerank
 from recbole_paragon.objectives.base import CachedBatch
-from recbole_paragon.preference import matches_any, preference_distances
+from recbole_paragon.preference import SAME_PREFERENCE, matches_any, preference_distances
 from recbole_paragon.serving import GeneratedAdapters
 from recbole_paragon.strategies import build_strategy
 from recbole_paragon.trainer.adapter_trainer import AdapterTrainer
@@ -78,7 +78,7 @@ class AdaptationMethods:
     def soup(self, preference: torch.Tensor) -> Result:
         corners = torch.eye(len(preference))
         distance = preference_distances(corners, self.bank_preferences)
-        if not matches_any(corners, self.bank_preferences).all():
+        if (distance.min(1).values >= SAME_PREFERENCE).any():
             raise ValueError("soup needs bank adapters at every one-objective preference (e.g. w=(1,0) and (0,1))")
         ends = self.bank_vectors[distance.argmin(1)]
         vector, seconds = timed(lambda: preference @ ends)
