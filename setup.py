@@ -21,10 +21,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]) + ["recbole_paragon.properties"],
-    # the top-level properties/ ships inside the package as recbole_paragon/properties
-    package_dir={"recbole_paragon.properties": "properties"},
-    package_data={"recbole_paragon.properties": ["*.yaml", "*/*.yaml"]},
+    packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
+    package_data={"recbole_paragon": ["properties/*.yaml", "properties/*/*.yaml", "properties/*.test"]},
     py_modules=["run_recbole_paragon"],
     install_requires=INSTALL_REQUIRES,
     extras_require={"test": ["pytest>=7"]},

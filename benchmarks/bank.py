@@ -16,7 +16,7 @@ import torch
 from common import backbone_run, machine, print_table
 
 from recbole_paragon import pipeline
-from recbole_paragon.bank import collect_bank
+from recbole_paragon.training.bank import collect_bank
 from recbole_paragon.objectives.base import CachedBatch
 
 

@@ -16,8 +16,8 @@ import torch
 from common import backbone_run, machine, print_table
 
 from recbole_paragon import pipeline
-from recbole_paragon.bank import collect_bank
-from recbole_paragon.distributed import collect_bank_ray, ray_connection
+from recbole_paragon.training.bank import collect_bank
+from recbole_paragon.training.distributed import collect_bank_ray, ray_connection
 
 
 def timed_bank(trainer, config, grid, collect):
@@ -50,7 +50,7 @@ def main() -> None:
     for workers in args.workers:
         config["ray_address"], config["num_workers"] = "local", workers
         start = time.perf_counter()
-        with ray_connection("local", workers):
+        with ray_connection("local", workers, 10):
             startup = time.perf_counter() - start
             seconds, bank = timed_bank(trainer, config, grid, collect_bank_ray)
         difference = (torch.stack(bank.vectors) - torch.stack(serial.vectors)).abs().max().item()

@@ -14,7 +14,7 @@ from common import machine, print_table
 from recbole.utils import init_seed
 
 from recbole_paragon.quick_start import build_config, prepare_data
-from recbole_paragon.utils import get_model, get_trainer
+from recbole_paragon.registry import get_model, get_trainer
 
 
 def make_trainer(name, dataset_name, train_data, overrides):

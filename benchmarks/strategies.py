@@ -22,8 +22,8 @@ from recbole.utils import init_seed
 from recbole_paragon import pipeline
 from recbole_paragon.evaluation import controllability, hypervolumes
 from recbole_paragon.quick_start import build_config
-from recbole_paragon.trainer import BackboneTrainer
-from recbole_paragon.utils import get_model
+from recbole_paragon.training import BackboneTrainer
+from recbole_paragon.registry import get_model
 
 STRATEGIES = ["linear", "pub", "pmtrec"]
 METRICS = {"accuracy": ("ndcg@10", "max"), "diversity": ("alphandcg@10", "max")}

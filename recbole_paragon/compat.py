@@ -18,12 +18,18 @@ Nothing here copies RecBole code: each fix wraps or rebinds a RecBole name.
 5. numpy 1.24+ removed ``np.float`` etc.; RecBole's ``Config.compatibility_settings`` re-adds them, but ray 2.6.3 and
    RecBole's dataset code may run before any Config exists, so the aliases are added here too (numpy<2 is pinned:
    RecBole also needs ``np.float_``, gone in numpy 2).
+6. RecBole's ``Config`` reads command-line settings only from ``sys.argv``. A sweep's trials (and Ray workers,
+   whose ``sys.argv`` holds Ray's own flags) give theirs explicitly: :func:`command_line_arguments` shows RecBole
+   those arguments while it parses, and restores ``sys.argv`` at once.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import sys
 import types
 import warnings
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -95,6 +101,17 @@ def _disable_anomaly_detection() -> None:
 def _silence_recbole_future_warnings() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole(\.|$)")
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+
+@contextlib.contextmanager
+def command_line_arguments(arguments: Sequence[str]) -> Iterator[None]:
+    """``sys.argv`` as ``[program, *arguments]`` while RecBole's ``Config`` parses it (workaround 6)."""
+    saved = sys.argv
+    sys.argv = [saved[0] if saved else "recbole_paragon", *arguments]
+    try:
+        yield
+    finally:
+        sys.argv = saved
 
 
 def apply() -> None:

@@ -8,20 +8,33 @@ models run through the plugin get the same data and training defaults, so baseli
 from __future__ import annotations
 
 import os
+from typing import Optional, Sequence
 
 from recbole.config import Config as RecBoleConfig
 
-from recbole_paragon import compat  # noqa: F401  (workarounds before RecBole runs)
+from recbole_paragon import compat
 from recbole_paragon.model.paragon import PREFIX
-from recbole_paragon.utils import get_model
-
-PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "properties")
-if not os.path.isdir(PROPERTIES_DIR):  # installed non-editable: properties/ ships inside the package
-    PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "properties")
+from recbole_paragon.registry import get_model
+from recbole_paragon.settings import OVERALL_YAML, PROPERTIES_DIR
 
 
 class Config(RecBoleConfig):
-    """RecBole's Config, resolving ``Paragon<Backbone>`` and adding the plugin's yaml files."""
+    """RecBole's Config, resolving ``Paragon<Backbone>`` and adding the plugin's yaml files.
+
+    ``command_line``: the ``--key=value`` arguments to read instead of ``sys.argv`` (sweeps and Ray workers, whose
+    own ``sys.argv`` holds other programs' flags); ``None`` reads ``sys.argv`` as RecBole does.
+    """
+
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None,
+                 command_line: Optional[Sequence[str]] = None) -> None:
+        self._command_line = command_line
+        super().__init__(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+
+    def _load_cmd_line(self):
+        if self._command_line is None:
+            return super()._load_cmd_line()
+        with compat.command_line_arguments(self._command_line):
+            return super()._load_cmd_line()
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:
@@ -38,7 +51,7 @@ class Config(RecBoleConfig):
         super()._load_internal_config_dict(backbone, model_class, dataset)
         #: keys RecBole itself knows for this backbone and dataset: the ones a trained backbone depends on
         self.recbole_keys = set(self.internal_config_dict)
-        files = [os.path.join(PROPERTIES_DIR, "overall.yaml"), os.path.join(PROPERTIES_DIR, "dataset", f"{dataset}.yaml")]
+        files = [OVERALL_YAML, os.path.join(PROPERTIES_DIR, "dataset", f"{dataset}.yaml")]
         if model.startswith(PREFIX):  # plain RecBole models share the data and training defaults, not the model's
             files.append(os.path.join(PROPERTIES_DIR, "model", f"{model}.yaml"))
         for file in files:

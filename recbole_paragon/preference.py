@@ -23,13 +23,24 @@ def parse_preference(value: PreferenceLike) -> List[float]:
             raise ValueError(f"preference must be comma-separated numbers like 0.3,0.7, got {value!r}") from None
     if isinstance(value, torch.Tensor):
         return [float(v) for v in value.reshape(-1)]
-    return [float(v) for v in value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [float(value)]  # one number (e.g. --preference=0.5): the length check below explains what is missing
+    if value is None or isinstance(value, (bool, dict)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"preference must be a list of numbers like [0.3, 0.7] or a string like 0.3,0.7, "
+                         f"got {value!r}")
+    try:
+        return [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"preference must be numbers like [0.3, 0.7], got {value!r}") from None
 
 
 def normalize_preference(value: PreferenceLike, objectives: Sequence[str]) -> torch.Tensor:
     """Validated preference for ``objectives``, scaled to sum to 1; a clear ``ValueError`` otherwise."""
     weights = parse_preference(value)
     names = ", ".join(objectives)
+    if not weights:
+        raise ValueError(f"preference is empty: give one weight per objective ({names}), e.g. "
+                         f"{','.join(['0.5'] * len(objectives))}")
     if len(weights) != len(objectives):
         raise ValueError(f"preference needs {len(objectives)} weights, one per objective ({names}), got {len(weights)}")
     if any(not math.isfinite(w) for w in weights):
@@ -40,6 +51,16 @@ def normalize_preference(value: PreferenceLike, objectives: Sequence[str]) -> to
     if total <= 0:
         raise ValueError(f"preference weights must not all be zero (objectives: {names})")
     return torch.tensor([w / total for w in weights], dtype=torch.float32)
+
+
+def as_preference(value: PreferenceLike, objectives: Sequence[str]) -> torch.Tensor:
+    """The preference as a ``[K]`` float tensor that sums to 1: where a preference enters the plugin (command line,
+    Python API) it is parsed, validated and normalised once; a tensor that already is one passes unchanged."""
+    if (isinstance(value, torch.Tensor) and value.dtype == torch.float32 and value.dim() == 1
+            and value.numel() == len(objectives) and bool(torch.isfinite(value).all())
+            and bool((value >= 0).all()) and abs(float(value.sum()) - 1.0) < 1e-6):
+        return value
+    return normalize_preference(value, objectives)
 
 
 def simplex_grid(num_objectives: int, step: float, offset: float = 0.0) -> torch.Tensor:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 from logging import getLogger
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from recbole.data import create_dataset, data_preparation
 from recbole.utils import init_logger, init_seed
@@ -11,14 +11,16 @@ from recbole.utils import init_logger, init_seed
 from recbole_paragon import pipeline
 from recbole_paragon.config import Config
 from recbole_paragon.model.paragon import PREFIX
-from recbole_paragon.utils import config_get
+from recbole_paragon.settings import setting
 
 STAGES = ("all", "backbone", "tune", "bank", "generator", "generate", "evaluate")
 
 
-def build_config(model=None, dataset=None, config_file_list=None, config_dict=None) -> Config:
-    """Config for a run, with the plugin's checks on stage names."""
-    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+def build_config(model=None, dataset=None, config_file_list=None, config_dict=None,
+                 command_line: Optional[Sequence[str]] = None) -> Config:
+    """Config for a run, with the plugin's checks on stage names (``command_line``: see :class:`Config`)."""
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict,
+                    command_line=command_line)
     stage = config["stage"] if "stage" in config else None
     if str(config["model"]).startswith(PREFIX) and stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
@@ -74,7 +76,7 @@ def run_stages(config, dataset, train_data, valid_data, test_data) -> Dict[str, 
         result["generated"] = pipeline.generate_stage(config, trainer, result["generator"])
     if stage in ("all", "evaluate"):
         generators = {result["generator"].metadata["kind"]: result["generator"]}
-        if "hypernet" in config_get(config, "evaluation_methods", []) and "hypernet" not in generators:
+        if "hypernet" in setting(config, "evaluation_methods") and "hypernet" not in generators:
             generators["hypernet"] = pipeline.generator_stage(config, trainer, result["bank"], kind="hypernet")
         result["report"] = pipeline.evaluate_stage(config, trainer, result["bank"], generators)
     return result

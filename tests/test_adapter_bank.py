@@ -8,7 +8,7 @@ from scipy.stats import spearmanr
 
 from conftest import TEST_CONFIG
 from recbole_paragon import pipeline, run_recbole_paragon
-from recbole_paragon.bank import BANK_METADATA, BANK_TENSORS, AdapterBank, collect_bank
+from recbole_paragon.training.bank import BANK_METADATA, BANK_TENSORS, AdapterBank, collect_bank
 from recbole_paragon.quick_start import build_config, prepare_data
 
 
@@ -82,7 +82,7 @@ def test_interrupted_bank_resumes_without_redoing_finished_preferences(paragon_r
     original_tune = trainer.tune
     monkeypatch.setattr(trainer, "tune", lambda w, **kw: tuned.append(w) or original_tune(w, **kw))
     resumed = collect_bank(trainer, config, directory, show_progress=False)
-    assert len(tuned) == 1 and tuned[0] == full.preferences[-1]
+    assert len(tuned) == 1 and tuned[0].tolist() == full.preferences[-1]
     assert torch.allclose(torch.stack(resumed.vectors), torch.stack(full.vectors), atol=1e-6)
 
 
@@ -112,3 +112,24 @@ def test_unknown_objective_fails_before_training(tmp_path, monkeypatch):
                                          "checkpoint_dir": str(tmp_path / "saved"),
                                          "objectives": ["accuracy", "novelty"]})
     assert not (tmp_path / "saved").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage"])
+def test_a_damaged_bank_file_names_the_file_and_the_fix_and_is_left_alone(paragon_run, damage):
+    config, _, trainer = tuned_trainer(paragon_run, bank_grid_step=0.5)
+    directory = paragon_run["run_dir"]
+    collect_bank(trainer, config, directory, show_progress=False)
+    path = os.path.join(directory, BANK_TENSORS)
+    data = open(path, "rb").read()
+    damaged = data[: len(data) // 2] if damage == "truncate" else b"not a torch file"
+    with open(path, "wb") as handle:
+        handle.write(damaged)
+    with pytest.raises(ValueError, match=r"bank\.pt cannot be loaded as plain tensors .*delete .*bank\.pt"):
+        collect_bank(trainer, config, directory, show_progress=False)
+    assert open(path, "rb").read() == damaged  # nothing overwritten half-way
+
+
+def test_stage_tune_with_one_number_for_two_objectives_says_what_is_missing(paragon_run):
+    with pytest.raises(ValueError, match="preference needs 2 weights, one per objective"):
+        run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG],
+                            {**paragon_run, "stage": "tune", "preference": 0.5})

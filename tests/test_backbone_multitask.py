@@ -11,9 +11,9 @@ from conftest import TEST_CONFIG, TEST_DATA
 from recbole_paragon import run_recbole_paragon
 from recbole_paragon.config import Config
 from recbole_paragon.model.auxiliary import auxiliary_preference, configured_auxiliary
-from recbole_paragon.pipeline import backbone_config_fingerprint
-from recbole_paragon.trainer import BackboneTrainer
-from recbole_paragon.utils import get_model
+from recbole_paragon.store import backbone_config_fingerprint
+from recbole_paragon.training import BackboneTrainer
+from recbole_paragon.registry import get_model
 
 TINY = {"data_path": TEST_DATA, "state": "WARNING", "log_wandb": False}
 MULTITASK = {**TINY, "backbone_auxiliary": ["category"], "backbone_auxiliary_weights": [0.5]}

@@ -13,8 +13,6 @@ from recbole_paragon.evaluation import (
     fidelity,
     hypervolume,
     hypervolumes,
-    mmr_rerank,
-    multi_hot_categories,
     noise_floor,
     pareto_plot,
     pearson,
@@ -22,6 +20,7 @@ from recbole_paragon.evaluation import (
     summary_table,
     write_report,
 )
+from recbole_paragon.baselines.mmr import mmr_rerank, multi_hot_categories
 
 # ---------------------------------------------------------------- correlations
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from recbole_paragon.model.adapter import adapter_size, split_adapter_vectors
-from recbole_paragon.model.generator import (
-    CONDITION_MODES,
+from recbole_paragon.generators.conditions import CONDITION_MODES, condition_vectors
+from recbole_paragon.generators import (
     DiT,
     DiffusionGenerator,
     EMA,
@@ -373,7 +373,7 @@ def test_chunk_tokens_and_step_condition_train_end_to_end():
     """Reference layout (137 tokens of 8) with a checkpoint-step fraction appended to the condition."""
     gen = DiffusionGenerator(H, D, 3, token_mode="chunk", **SMALL)
     gen.fit_normalizer(BANK)
-    cond = DiffusionGenerator.make_condition(BANK_COND, step_fraction=1.0)
+    cond = condition_vectors(BANK_COND, step_fraction=1.0)
     assert cond.shape == (21, 3) and (cond[:, 2] == 1).all()
     optimizer = torch.optim.AdamW(gen.parameters(), lr=2e-3)
     for _ in range(5):
@@ -382,7 +382,7 @@ def test_chunk_tokens_and_step_condition_train_end_to_end():
         loss.backward()
         optimizer.step()
         gen.update_ema()
-    out = gen.generate(DiffusionGenerator.make_condition(preference([0.5]), 0.75), steps=5, seed=0)
+    out = gen.generate(condition_vectors(preference([0.5]), 0.75), steps=5, seed=0)
     assert out.shape == (1, P) and torch.isfinite(out).all()
 
 

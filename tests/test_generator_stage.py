@@ -5,7 +5,7 @@ import torch
 
 from conftest import TEST_CONFIG, run_on_backbone_copy
 from recbole_paragon import generate, generate_batch, run_recbole_paragon
-from recbole_paragon.serving import generator_exists, generator_paths, load_generator
+from recbole_paragon.store import generator_exists, generator_paths, load_generator
 
 GENERATOR_OVERRIDES = {
     "bank_grid_step": 0.25, "bank_checkpoints": [45], "evaluation_holdout": False,

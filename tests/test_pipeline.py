@@ -6,8 +6,8 @@ import pytest
 
 from conftest import TEST_CONFIG, TEST_DATA, run_on_backbone_copy
 from recbole_paragon import run_recbole_paragon
-from recbole_paragon.bank import BANK_METADATA
-from recbole_paragon.serving import generator_paths
+from recbole_paragon.training.bank import BANK_METADATA
+from recbole_paragon.store import generator_paths
 
 METHODS = ["paragon", "hypernet", "retune", "soup", "mmr", "nearest", "neighbour_soup", "backbone"]
 PIPELINE_OVERRIDES = {

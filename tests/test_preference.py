@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from recbole_paragon.preference import (matches_any, normalize_preference, parse_preference, preference_distances,
+from recbole_paragon.preference import (as_preference, matches_any, normalize_preference, parse_preference, preference_distances,
                                         simplex_grid)
 
 OBJECTIVES = ["accuracy", "diversity"]
@@ -22,6 +22,14 @@ def test_preference_not_summing_to_one_is_normalised():
     ([math.inf, 1.0], "finite"),
     ([0.0, 0.0], "must not all be zero"),
     ("a,b", "comma-separated numbers"),
+    (0.5, "needs 2 weights"),  # --preference=0.5: RecBole's config turns it into one float
+    ("", "preference is empty"),
+    ([], "preference is empty"),
+    ([[0.3, 0.7]], "numbers like"),
+    ([0.5, "x"], "numbers like"),
+    ({"accuracy": 1.0}, "list of numbers"),
+    (None, "list of numbers"),
+    (True, "list of numbers"),
 ])
 def test_bad_preferences_raise_clear_errors(bad, message):
     with pytest.raises(ValueError, match=message):
@@ -72,3 +80,12 @@ def test_equal_preferences_match_in_large_sets():
     assert matches_any(grid, grid).all()
     assert not matches_any(grid + 1e-3, grid).any()
     assert matches_any(grid, torch.zeros(0, 3)).shape == (len(grid),)
+
+
+def test_a_normalised_tensor_passes_through_and_anything_else_is_normalised_once():
+    weights = torch.tensor([0.25, 0.75])
+    assert as_preference(weights, OBJECTIVES) is weights
+    assert torch.equal(as_preference([1, 3], OBJECTIVES), weights)
+    assert torch.equal(as_preference(torch.tensor([1.0, 3.0]), OBJECTIVES), weights)
+    with pytest.raises(ValueError, match="needs 2 weights"):
+        as_preference(torch.tensor([1.0]), OBJECTIVES)

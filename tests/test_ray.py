@@ -10,14 +10,14 @@ import yaml
 
 from conftest import TEST_CONFIG, TEST_DATA
 from recbole_paragon import pipeline
-from recbole_paragon.bank import BANK_METADATA, BANK_TENSORS, AdapterBank, collect_bank
+from recbole_paragon.training.bank import BANK_METADATA, BANK_TENSORS, AdapterBank, collect_bank
 from recbole_paragon.quick_start import build_config, prepare_data
 
 ray = pytest.importorskip("ray")
 from ray.tune.search import sample  # noqa: E402
 
 from recbole_paragon import tune  # noqa: E402
-from recbole_paragon.distributed import collect_bank_ray  # noqa: E402
+from recbole_paragon.training.distributed import collect_bank_ray  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from recbole_paragon.strategies import STRATEGIES, Linear, PMTRec, PUB, build_strategy, nash_weights
-from recbole_paragon.strategies.base import config_get
+from recbole_paragon.settings import setting, yaml_defaults
 
 DT = torch.float64
 
@@ -78,7 +78,7 @@ def test_registry_and_unknown_name_lists_available():
         build_strategy("nash", {}, [0.5, 0.5])
 
 
-def test_config_get_dict_and_recbole_like_config():
+def test_setting_reads_dicts_and_recbole_like_configs_with_yaml_defaults():
     class RecBoleLike:  # RecBole's Config returns None for a missing key
         def __init__(self, d):
             self.d = d
@@ -86,11 +86,14 @@ def test_config_get_dict_and_recbole_like_config():
         def __getitem__(self, key):
             return self.d.get(key)
 
-    assert config_get({"a": 1}, "a", 5) == 1
-    assert config_get({}, "a", 5) == 5
-    assert config_get(RecBoleLike({}), "a", 5) == 5
-    assert config_get(RecBoleLike({"a": 2}), "a", 5) == 2
-    assert config_get(None, "a", 5) == 5
+    default = yaml_defaults()["pub_update_interval"]
+    assert setting({"pub_update_interval": 1}, "pub_update_interval") == 1
+    assert setting({}, "pub_update_interval") == default
+    assert setting(RecBoleLike({}), "pub_update_interval") == default
+    assert setting(RecBoleLike({"pub_update_interval": 2}), "pub_update_interval") == 2
+    assert setting(None, "pub_update_interval") == default
+    with pytest.raises(KeyError, match="no_such_setting"):
+        setting({}, "no_such_setting")
     assert PUB(RecBoleLike({"pub_update_interval": 3}), [0.5, 0.5]).update_interval == 3
     assert PUB(RecBoleLike({}), [0.5, 0.5]).update_interval == 10
     s = PMTRec(RecBoleLike({}), [0.5, 0.5])

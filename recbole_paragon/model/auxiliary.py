@@ -15,8 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from recbole_paragon.objectives.side_information import item_category_matrix
+from recbole_paragon.settings import setting, setting_names
+from recbole_paragon.strategies import build_strategy
 from recbole_paragon.strategies.base import check_positive
-from recbole_paragon.utils import config_get, config_names
 
 
 class CategoryPrediction(nn.Module):
@@ -26,7 +27,7 @@ class CategoryPrediction(nn.Module):
 
     def __init__(self, config, dataset, hidden_size: int) -> None:
         super().__init__()
-        categories = item_category_matrix(dataset, config_get(config, "category_field"),
+        categories = item_category_matrix(dataset, setting(config, "category_field"),
                                           purpose="the category auxiliary task (backbone_auxiliary)")
         self.register_buffer("item_categories", categories, persistent=False)  # derived from the data, not learned
         self.head = nn.Linear(hidden_size, categories.shape[1])
@@ -41,7 +42,7 @@ AUXILIARY_TASKS: Dict[str, type] = {CategoryPrediction.name: CategoryPrediction}
 
 def configured_auxiliary(config) -> List[str]:
     """``backbone_auxiliary`` as a list of task names (``--backbone_auxiliary=[category]`` arrives as a string)."""
-    names = config_names(config, "backbone_auxiliary")
+    names = setting_names(config, "backbone_auxiliary")
     unknown = [n for n in names if n not in AUXILIARY_TASKS]
     if unknown:
         raise ValueError(f"unknown backbone_auxiliary task(s) {unknown}; available: {', '.join(sorted(AUXILIARY_TASKS))}")
@@ -52,8 +53,8 @@ def configured_auxiliary(config) -> List[str]:
 
 def auxiliary_preference(config, names: Sequence[str]) -> List[float]:
     """Strategy preference over ``[backbone loss, *tasks]``: ``[1, *backbone_auxiliary_weights]`` normalised."""
-    weights = config_get(config, "backbone_auxiliary_weights", [0.1] * len(names))
-    weights = [weights] if isinstance(weights, (int, float)) else list(weights)
+    weights = setting(config, "backbone_auxiliary_weights")
+    weights = [weights] * len(names) if isinstance(weights, (int, float)) else list(weights)
     if len(weights) != len(names):
         raise ValueError(f"backbone_auxiliary_weights needs one weight per auxiliary task {list(names)}, got {weights}")
     raw = [1.0] + [check_positive(f"backbone_auxiliary_weights[{i}]", w) for i, w in enumerate(weights)]
@@ -68,9 +69,7 @@ def build_auxiliary_tasks(config, dataset, hidden_size: int) -> nn.ModuleDict:
 
 def backbone_strategy(config, names: Sequence[str]):
     """The ``backbone_strategy`` over ``[backbone loss, *tasks]`` (validates its name and settings)."""
-    from recbole_paragon.strategies import build_strategy
-
-    return build_strategy(str(config_get(config, "backbone_strategy", "linear")), config,
+    return build_strategy(str(setting(config, "backbone_strategy")), config,
                           auxiliary_preference(config, names))
 
 

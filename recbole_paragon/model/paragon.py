@@ -8,7 +8,6 @@ re-running the encoder (:meth:`ParagonMixin.score_representation`); tests check 
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -16,7 +15,10 @@ import torch.nn.functional as F
 from recbole.model.abstract_recommender import SequentialRecommender
 from torch import nn
 
+from recbole_paragon.artifacts import tensors_fingerprint
 from recbole_paragon.model.adapter import Adapter
+from recbole_paragon.model.auxiliary import build_auxiliary_tasks
+from recbole_paragon.settings import setting
 
 PREFIX = "Paragon"
 
@@ -74,11 +76,9 @@ class ParagonMixin:
         embedding = getattr(self, "item_embedding", None)
         if not isinstance(embedding, nn.Embedding):
             raise ValueError(f"{self.backbone_name} has no item_embedding to size the adapter from")
-        self.adapter_dim = int(config["adapter_dim"] or 8)
+        self.adapter_dim = int(setting(config, "adapter_dim"))
         self.adapter = Adapter(embedding.embedding_dim, self.adapter_dim)
-        self.adapter.requires_grad_(bool(config["train_adapter_with_backbone"]))
-        from recbole_paragon.model.auxiliary import build_auxiliary_tasks  # imports the strategies, which import us
-
+        self.adapter.requires_grad_(bool(setting(config, "train_adapter_with_backbone")))
         self.auxiliary_tasks = build_auxiliary_tasks(config, dataset, embedding.embedding_dim)
         self._captured: Optional[list] = None
 
@@ -124,11 +124,7 @@ class ParagonMixin:
 
     def backbone_fingerprint(self) -> str:
         """SHA-256 over the backbone's parameter names and values: identifies the backbone an adapter belongs to."""
-        digest = hashlib.sha256()
-        for name, tensor in sorted(self.backbone_state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        return digest.hexdigest()
+        return tensors_fingerprint(self.backbone_state_dict())
 
     def get_adapter_vector(self) -> torch.Tensor:
         return self.adapter.get_vector()

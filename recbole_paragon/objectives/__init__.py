@@ -8,6 +8,7 @@ import pkgutil
 from typing import Dict, List, Sequence
 
 from recbole_paragon.objectives.base import CachedBatch, Objective
+from recbole_paragon.settings import setting_names
 
 
 def _discover() -> Dict[str, type]:
@@ -25,9 +26,7 @@ OBJECTIVES: Dict[str, type] = _discover()
 
 def configured_objectives(config) -> List[str]:
     """``objectives`` from the config as a list of names (``--objectives=[a,b]`` or ``a,b`` on the command line)."""
-    from recbole_paragon.utils import config_names
-
-    return config_names(config, "objectives", ["accuracy", "diversity"])
+    return setting_names(config, "objectives")
 
 
 def check_objective_names(names: Sequence[str]) -> List[str]:

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from recbole_paragon.objectives.base import CachedBatch, Objective
+from recbole_paragon.settings import setting
 
 
 class Accuracy(Objective):
@@ -13,7 +14,7 @@ class Accuracy(Objective):
 
     def __init__(self, config, dataset, model) -> None:
         super().__init__(config, dataset, model)
-        self.loss_type = str(config["loss_type"] or "CE").upper()
+        self.loss_type = str(setting(config, "loss_type")).upper()
         if self.loss_type not in ("CE", "BPR"):
             raise ValueError(f"accuracy objective supports loss_type CE or BPR, got {self.loss_type!r}")
 

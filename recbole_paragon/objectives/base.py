@@ -7,10 +7,18 @@ from typing import Optional
 
 import torch
 
+from recbole_paragon.settings import setting
+
+
+def first_topk(config) -> int:
+    """The first cut-off of the config's ``topk`` (RecBole allows one number or a list): the K of every ``@K``."""
+    topk = setting(config, "topk")
+    return int(topk[0] if isinstance(topk, (list, tuple)) else topk)
+
 
 @dataclass
 class CachedBatch:
-    """A batch of users drawn from a :class:`~recbole_paragon.trainer.cache.RepresentationCache`."""
+    """A batch of users drawn from a :class:`~recbole_paragon.model.cache.RepresentationCache`."""
 
     hidden: torch.Tensor  # [B, H] backbone representation before the adapter
     target: torch.Tensor  # [B] next item
@@ -30,11 +38,11 @@ class Objective(ABC):
     def __init__(self, config, dataset, model) -> None:
         self.config = config
         self.model = model
+        self.topk = first_topk(config)
 
-    @classmethod
-    def metric(cls, k: int = 10) -> str:
-        """Key of the objective's metric in RecBole results, e.g. ``ndcg@10``."""
-        return f"{cls.metric_class.lower()}@{k}"
+    def metric(self) -> str:
+        """Key of the objective's metric in RecBole results at the config's first ``topk``, e.g. ``ndcg@10``."""
+        return f"{self.metric_class.lower()}@{self.topk}"
 
     def prepare(self, cache) -> None:
         """Precompute per-row constants for the training cache (called once before tuning)."""

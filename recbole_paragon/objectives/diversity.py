@@ -1,4 +1,4 @@
-"""Diversity: differentiable (soft) α-NDCG@K over each user's top-M candidates (DESIGN.md §2).
+"""Diversity: differentiable (soft) α-NDCG@K over each user's top-M candidates (Paragon's diversity objective).
 
 Soft rank ``r_i = 1 + Σ_{j≠i} σ((s_j − s_i)/τ)``; an item's gain ``Σ_c y_ic (1−α)^{n_ic}`` is discounted by the
 soft count of *higher-ranked* items sharing category c, ``n_ic = Σ_{j≠i} σ((s_j − s_i)/τ)·y_jc``; the position
@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 
 from recbole_paragon.objectives.base import CachedBatch, Objective
-from recbole_paragon.utils import config_get
+from recbole_paragon.settings import setting
 from recbole_paragon.objectives.side_information import item_category_matrix
 
 
@@ -52,11 +52,11 @@ class Diversity(Objective):
 
     def __init__(self, config, dataset, model) -> None:
         super().__init__(config, dataset, model)
-        self.item_categories = item_category_matrix(dataset, config_get(config, "category_field", None))
-        self.alpha = float(config_get(config, "alpha_ndcg_alpha", 0.5))
-        self.k = int(config_get(config, "diversity_topk", 10))
-        self.tau = float(config_get(config, "diversity_temperature", 0.1))
-        self.num_candidates = int(config_get(config, "diversity_candidates", 50))
+        self.item_categories = item_category_matrix(dataset, setting(config, "category_field"))
+        self.alpha = float(setting(config, "alpha_ndcg_alpha"))
+        self.k = int(setting(config, "diversity_topk"))
+        self.tau = float(setting(config, "diversity_temperature"))
+        self.num_candidates = int(setting(config, "diversity_candidates"))
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha_ndcg_alpha must be in (0, 1), got {self.alpha}")
         if self.tau <= 0 or self.k <= 0 or self.num_candidates < self.k:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from recbole_paragon.objectives.base import CachedBatch, Objective
-from recbole_paragon.utils import config_get
+from recbole_paragon.settings import setting
 from recbole_paragon.objectives.side_information import user_group_vector
 
 
@@ -36,8 +36,8 @@ class Fairness(Objective):
 
     def __init__(self, config, dataset, model) -> None:
         super().__init__(config, dataset, model)
-        self.user_groups = user_group_vector(dataset, config_get(config, "group_field", None))
-        self.tau = float(config_get(config, "fairness_temperature", 0.1))
+        self.user_groups = user_group_vector(dataset, setting(config, "group_field"))
+        self.tau = float(setting(config, "fairness_temperature"))
         if self.tau <= 0:
             raise ValueError(f"fairness_temperature must be > 0, got {self.tau}")
 

@@ -4,8 +4,8 @@ A strategy owns one optimisation step: given the per-objective losses it produce
 way and applies the update with the optimizer. The trainer never knows which strategy runs.
 
 Besides the abstract :class:`Strategy`, this module holds the small helpers the strategies share:
-:func:`config_get` (read an option from a dict or a RecBole ``Config``), :func:`check_preference`,
-:func:`trainable_parameters` and :func:`task_gradients`.
+:func:`check_preference`, :func:`check_positive`, :func:`trainable_parameters` and :func:`task_gradients`.
+Strategies read their options with :func:`recbole_paragon.settings.setting` (defaults: ``properties/overall.yaml``).
 """
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
-from recbole_paragon.utils import config_get  # noqa: F401  (re-exported for strategies)
 
 
 def check_preference(preference: torch.Tensor) -> torch.Tensor:
@@ -71,7 +70,7 @@ class Strategy(ABC):
 
     def __init__(self, config, preference: Sequence[float]) -> None:
         self.config = config
-        self.preference = torch.as_tensor(list(preference), dtype=torch.float32)
+        self.preference = torch.as_tensor(preference, dtype=torch.float32).reshape(-1)
         self.epoch = 0
 
     @abstractmethod

@@ -36,7 +36,7 @@ their *direct-path* gradient (total minus the part through ``rows``, found by wa
 by the per-item rule below and added to ``.grad``; parameters reached only through ``rows`` get exactly what
 ``rows.backward(combined)`` gives them. Parameters reached by no loss keep ``grad=None`` (skipped by the optimiser).
 
-Fallback without ``rows`` (*I*, DESIGN §4: "item-embedding rows are per-item"): each trainable tensor is combined on
+Fallback without ``rows`` (*I*, our reading of PMTRec: "item-embedding rows are per-item"): each trainable tensor is combined on
 its own, its first dimension being the rows (an embedding table's rows are items; a ``Linear`` weight's rows are
 output units); a 1-D or scalar tensor is a single row.
 
@@ -55,8 +55,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 
-from recbole_paragon.objectives import configured_objectives
-from recbole_paragon.strategies.base import Strategy, check_positive, check_preference, config_get, \
+from recbole_paragon.settings import setting, setting_names
+from recbole_paragon.strategies.base import Strategy, check_positive, check_preference, \
     task_gradients, trainable_parameters
 
 _MAX_LOG_FOCUS = 230.0  # α^epoch capped at e^230 ≈ 1e100: finite in float64 logits
@@ -138,11 +138,11 @@ class PMTRec(Strategy):
     def __init__(self, config, preference: Sequence[float]) -> None:
         super().__init__(config, preference)
         check_preference(self.preference)
-        self.preference64 = torch.as_tensor(list(preference), dtype=torch.float64)  # full precision for weights
-        self.alpha = check_positive("pmtrec_alpha", config_get(config, "pmtrec_alpha", 1.1), minimum=1.0,
+        self.preference64 = torch.as_tensor(preference, dtype=torch.float64).reshape(-1)  # full precision for weights
+        self.alpha = check_positive("pmtrec_alpha", setting(config, "pmtrec_alpha"), minimum=1.0,
                                     inclusive=True)
-        self.temperature = check_positive("pmtrec_temperature", config_get(config, "pmtrec_temperature", 1.0))
-        self.main_objective = self._resolve_main(config_get(config, "pmtrec_main_objective", 0), config)
+        self.temperature = check_positive("pmtrec_temperature", setting(config, "pmtrec_temperature"))
+        self.main_objective = self._resolve_main(setting(config, "pmtrec_main_objective"), config)
         self.last_row_weights: Optional[torch.Tensor] = None
         self.last_combined: Optional[torch.Tensor] = None
 
@@ -151,7 +151,7 @@ class PMTRec(Strategy):
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             value = int(value)
         if isinstance(value, str):
-            names = configured_objectives(config) if config is not None else []
+            names = setting_names(config, "objectives")
             if value not in names:
                 raise ValueError(f"pmtrec_main_objective {value!r} is not an objective name; known: {names}")
             return names.index(value)

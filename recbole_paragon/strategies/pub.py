@@ -61,8 +61,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from recbole_paragon.strategies.base import Strategy, check_preference, config_get, task_gradients, \
-    trainable_parameters
+from recbole_paragon.settings import setting
+from recbole_paragon.strategies.base import Strategy, check_preference, task_gradients, trainable_parameters
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -263,8 +263,8 @@ class PUB(Strategy):
     def __init__(self, config, preference: Sequence[float]) -> None:
         super().__init__(config, preference)
         check_preference(self.preference)
-        self.preference64 = torch.as_tensor(list(preference), dtype=torch.float64)  # full precision for weights
-        interval = config_get(config, "pub_update_interval", 10)
+        self.preference64 = torch.as_tensor(preference, dtype=torch.float64).reshape(-1)  # full precision for weights
+        interval = setting(config, "pub_update_interval")
         if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval != int(interval) \
                 or int(interval) < 1:
             raise ValueError(f"pub_update_interval must be an integer >= 1, got {interval!r}")

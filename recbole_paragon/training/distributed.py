@@ -2,7 +2,7 @@
 
 Config keys:
 
-* ``ray_address``: ``~`` (null) collects in-process with :func:`recbole_paragon.bank.collect_bank`; ``local`` starts a
+* ``ray_address``: ``~`` (null) collects in-process with :func:`recbole_paragon.training.bank.collect_bank`; ``local`` starts a
   private local Ray with ``num_workers`` CPUs (and stops it afterwards); ``auto``, ``host:port`` or
   ``ray://host:port`` connects to a running cluster (``ray start --head``; ``ray://`` is Ray Client, default port
   10001). An address that does not answer within ``ray_connect_timeout`` seconds (default 10) raises
@@ -26,15 +26,14 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
 import torch
-from tqdm import tqdm
 
-from recbole_paragon.bank import AdapterBank, collect_bank, pending_runs
-from recbole_paragon.utils import config_get
+from recbole_paragon.settings import setting
+from recbole_paragon.training.bank import AdapterBank, collect_bank, pending_runs
+from recbole_paragon.training.progress import progress_bar
 
 #: Trainer attributes that stay on the driver (open files, wandb handle, optimiser of the backbone, and RecBole's
 #: dataloaders: the whole dataset, which tuning and evaluating on cached states never reads).
 _NOT_SHIPPED = frozenset({"logger", "tensorboard", "wandblogger", "optimizer", "loaders"})
-DEFAULT_CONNECT_TIMEOUT = 10.0
 
 #: (preference, seed, [(step, vector)], [valid metrics per vector], seconds the tuning took on the worker)
 RunResult = Tuple[List[float], int, List[Tuple[int, torch.Tensor]], List[Dict[str, float]], float]
@@ -63,8 +62,7 @@ def _check_reachable(address: str, timeout: float) -> None:
 
 
 @contextmanager
-def ray_connection(address: str, num_workers: int = 2,
-                   timeout: float = DEFAULT_CONNECT_TIMEOUT) -> Iterator[Any]:
+def ray_connection(address: str, num_workers: int, timeout: float) -> Iterator[Any]:
     """Ray for ``address`` (see the module doc) for the duration of the block; yields the ``ray`` module.
 
     A Ray this process already initialised is used as it is (and left running; a cluster address is still checked to
@@ -112,7 +110,7 @@ def _worker_trainer(state_ref):
     key = state_ref.hex()
     trainer = _WORKER_TRAINERS.get(key)
     if trainer is None:
-        from recbole_paragon.trainer.adapter_trainer import AdapterTrainer
+        from recbole_paragon.training.adapter_trainer import AdapterTrainer
 
         torch.set_num_threads(1)  # one core per task; Ray runs num_workers tasks side by side
         trainer = AdapterTrainer.__new__(AdapterTrainer)  # no RecBole Trainer.__init__: no log dirs on workers
@@ -138,15 +136,15 @@ def tune_run(boxed_state_ref: Sequence[Any], preference: List[float], seed: int,
 # -- the driver --------------------------------------------------------------------------------------------------------
 def collect_bank_ray(trainer, config, directory: str, show_progress: bool = True,
                      grid: Optional[torch.Tensor] = None) -> AdapterBank:
-    """:func:`~recbole_paragon.bank.collect_bank` with every tuning run as a Ray task (``ray_address``,
+    """:func:`~recbole_paragon.training.bank.collect_bank` with every tuning run as a Ray task (``ray_address``,
     ``num_workers``); in-process when ``ray_address`` is null."""
-    address = config_get(config, "ray_address", None)
+    address = setting(config, "ray_address")
     if address is None or str(address).strip() in ("", "~", "None", "null"):
         return collect_bank(trainer, config, directory, show_progress=show_progress, grid=grid)
-    num_workers = int(config_get(config, "num_workers", 2))
+    num_workers = int(setting(config, "num_workers"))
     if num_workers < 1:
         raise ValueError(f"num_workers must be >= 1, got {num_workers}")
-    timeout = float(config_get(config, "ray_connect_timeout", DEFAULT_CONNECT_TIMEOUT))
+    timeout = float(setting(config, "ray_connect_timeout"))
 
     bank, todo, checkpoints = pending_runs(trainer, config, directory, grid)
     if not todo:
@@ -162,7 +160,7 @@ def collect_bank_ray(trainer, config, directory: str, show_progress: bool = True
         pending: Dict[Any, int] = {}  # object ref -> index in todo
         finished: Dict[int, RunResult] = {}
         submitted = added = 0
-        progress = tqdm(total=len(todo), desc="adapter bank (ray)", disable=not show_progress)
+        bar = progress_bar(len(todo), "adapter bank (ray)", show_progress)
         try:
             while added < len(todo):
                 while submitted < len(todo) and len(pending) < num_workers:
@@ -175,12 +173,12 @@ def collect_bank_ray(trainer, config, directory: str, show_progress: bool = True
                 while added in finished:  # grid order: the bank is the one the serial collection builds
                     preference, seed, vectors, metrics, seconds = finished.pop(added)
                     for (step, vector), result in zip(vectors, metrics):
-                        bank.add(vector, preference, step, seed, result, seconds)
+                        bank.add(vector, preference.tolist(), step, seed, result, seconds)
                     bank.save(directory)
                     added += 1
-                    progress.update(1)
+                    bar.update(1)
         finally:
-            progress.close()
+            bar.close()
             for ref in pending:
                 ray.cancel(ref, force=True)
     return bank

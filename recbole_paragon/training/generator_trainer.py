@@ -14,22 +14,20 @@ from logging import getLogger
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
-from tqdm import tqdm
 
-from recbole_paragon.bank import AdapterBank
+from recbole_paragon.generators import DiffusionGenerator, HyperNetwork, check_generator_kind
+from recbole_paragon.generators.conditions import condition_vectors
 from recbole_paragon.model.adapter import Adapter, apply_adapter_vector
-from recbole_paragon.model.generator import DiffusionGenerator, HyperNetwork
 from recbole_paragon.preference import matches_any
-from recbole_paragon.trainer.adapter_trainer import AdapterTrainer
-from recbole_paragon.utils import config_get, torch_threads
-
-GENERATORS = ("diffusion", "hypernet")
+from recbole_paragon.settings import setting, torch_threads
+from recbole_paragon.training.adapter_trainer import AdapterTrainer
+from recbole_paragon.training.bank import AdapterBank
+from recbole_paragon.training.progress import progress
 
 
 def diffusion_hyperparameters(config) -> Dict[str, Any]:
     """``diffusion_<name>`` config keys mapped onto :class:`DiffusionGenerator` hyper-parameters."""
-    return {name: config_get(config, f"diffusion_{name}", default)
-            for name, default in DiffusionGenerator.DEFAULTS.items()}
+    return {name: setting(config, f"diffusion_{name}") for name in DiffusionGenerator.HYPERPARAMETERS}
 
 
 def held_out_preferences(preferences: torch.Tensor, fraction: float) -> torch.Tensor:
@@ -54,26 +52,24 @@ class GeneratorTrainer:
                  kind: Optional[str] = None) -> None:
         self.config = config
         self.adapter_trainer = adapter_trainer
-        self.kind = kind or str(config_get(config, "generator", "diffusion"))
-        if self.kind not in GENERATORS:
-            raise ValueError(f"unknown generator {self.kind!r}; choose one of {', '.join(GENERATORS)}")
+        self.kind = check_generator_kind(kind or str(setting(config, "generator")))
         self.bank = bank
-        self.steps = int(config_get(config, "generator_steps", 4000))
-        self.batch_size = int(config_get(config, "generator_batch_size", 64))
-        self.learning_rate = float(config_get(config, "generator_learning_rate", 1e-3))
-        self.eval_interval = int(config_get(config, "generator_eval_interval", 500))
-        self.patience = int(config_get(config, "generator_patience", 3))
-        self.time_budget = float(config_get(config, f"{'hypernet' if self.kind == 'hypernet' else 'generator'}"
-                                                    "_time_budget", 120))
-        self.condition_on_step = bool(config_get(config, "generator_condition_on_step", True))
-        self.seed = int(config_get(config, "seed", 0))
+        self.steps = int(setting(config, "generator_steps"))
+        self.batch_size = int(setting(config, "generator_batch_size"))
+        self.learning_rate = float(setting(config, "generator_learning_rate"))
+        self.eval_interval = int(setting(config, "generator_eval_interval"))
+        self.patience = int(setting(config, "generator_patience"))
+        self.time_budget = float(setting(config, "hypernet_time_budget" if self.kind == "hypernet"
+                                         else "generator_time_budget"))
+        self.condition_on_step = bool(setting(config, "generator_condition_on_step"))
+        self.seed = int(setting(config, "seed"))
         self.objective_metrics = [o.metric() for o in adapter_trainer.objectives]
         self.history: List[Dict[str, float]] = []
         self._check_bank()
 
     # -- data ----------------------------------------------------------------------------------------------------------
     def _check_bank(self) -> None:
-        minimum = int(config_get(self.config, "generator_min_bank", 3))
+        minimum = int(setting(self.config, "generator_min_bank"))
         if self.bank is None or len(self.bank) == 0:
             raise ValueError("the generator needs an adapter bank: run --stage=bank first")
         tensors = self.bank.tensors()
@@ -90,16 +86,14 @@ class GeneratorTrainer:
         keep = ~matches_any(tensors["preferences"], exclude if exclude is not None else torch.zeros(0, 1))
         tensors = {k: v[keep] for k, v in tensors.items()}
         validation = held_out_preferences(tensors["preferences"],
-                                          float(config_get(self.config, "generator_validation_fraction", 0.2)))
+                                          float(setting(self.config, "generator_validation_fraction")))
         train = ~matches_any(tensors["preferences"], validation)
         return {k: v[train] for k, v in tensors.items()}, validation
 
     def conditions(self, preferences: torch.Tensor, steps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Generator conditions: the preference, plus the checkpoint step as a fraction of the tuning length."""
-        if not self.condition_on_step:
-            return preferences
-        fraction = torch.ones(len(preferences)) if steps is None else steps.float() / self.adapter_trainer.steps
-        return torch.cat([preferences, fraction[:, None]], dim=1)
+        fraction = None if steps is None else steps.float() / self.adapter_trainer.steps
+        return condition_vectors(preferences, fraction, with_step=self.condition_on_step)
 
     # -- validation ----------------------------------------------------------------------------------------------------
     def reference_metrics(self, preferences: torch.Tensor) -> torch.Tensor:
@@ -133,8 +127,7 @@ class GeneratorTrainer:
         """Shared loop: optimiser steps, periodic validation, early stopping, time budget, best state kept."""
         reference = self.reference_metrics(validation) if len(validation) else None
         best, best_state, stale, start = float("inf"), copy.deepcopy(model_state()), 0, time.perf_counter()
-        progress = tqdm(range(1, self.steps + 1), desc=f"generator ({self.kind})", disable=not show_progress)
-        for step in progress:
+        for step in progress(range(1, self.steps + 1), f"generator ({self.kind})", show_progress):
             loss = step_fn()
             out_of_time = time.perf_counter() - start > self.time_budget
             if step % self.eval_interval and step != self.steps and not out_of_time:
@@ -177,11 +170,11 @@ class GeneratorTrainer:
         return DiffusionGenerator.from_state(best_state)
 
     def sampling(self) -> Dict[str, Any]:
-        return {"steps": int(config_get(self.config, "generate_steps", 20)),
-                "sampler": str(config_get(self.config, "generate_sampler", "ddim")),
-                "guidance_scale": float(config_get(self.config, "guidance_scale", 1.0)),
-                "seed": int(config_get(self.config, "seed", 0)),
-                "num_threads": int(config_get(self.config, "generate_threads", 1))}
+        return {"steps": int(setting(self.config, "generate_steps")),
+                "sampler": str(setting(self.config, "generate_sampler")),
+                "guidance_scale": float(setting(self.config, "guidance_scale")),
+                "seed": int(setting(self.config, "seed")),
+                "num_threads": int(setting(self.config, "generate_threads"))}
 
     def _fit_hypernet(self, validation: torch.Tensor, show_progress: bool):
         torch.manual_seed(self.seed)
@@ -189,11 +182,10 @@ class GeneratorTrainer:
         adapter: Adapter = trainer.model.adapter
         adapter.reset_parameters()
         network = HyperNetwork(len(trainer.objective_names), adapter.num_parameters,
-                               hidden=int(config_get(self.config, "hypernet_hidden", 256)),
+                               hidden=int(setting(self.config, "hypernet_hidden")),
                                base=adapter.get_vector())
-        optimizer = torch.optim.Adam(network.parameters(), lr=float(config_get(self.config, "hypernet_learning_rate",
-                                                                            1e-3)))
-        groups = int(config_get(self.config, "hypernet_preferences_per_batch", 8))
+        optimizer = torch.optim.Adam(network.parameters(), lr=float(setting(self.config, "hypernet_learning_rate")))
+        groups = int(setting(self.config, "hypernet_preferences_per_batch"))
         cache = trainer.caches["train"]
         rng = torch.Generator().manual_seed(self.seed)
         simplex = torch.distributions.Dirichlet(torch.ones(len(trainer.objective_names)))

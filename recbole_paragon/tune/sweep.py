@@ -1,9 +1,9 @@
 """Hyper-parameter sweeps on Ray Tune, for Paragon models and plain RecBole models alike.
 
-    python -m recbole_paragon.tune --model=SASRec --dataset=ml-100k --params_file=properties/hyper_example.test \\
+    python -m recbole_paragon.tune --model=SASRec --dataset=ml-100k --params_file=recbole_paragon/properties/hyper_example.test \\
         [--config_files=a.yaml,b.yaml] [--num_samples=8] [--max_concurrent=2] [--ray_address=local] \\
         [--output=saved/tune-SASRec-ml-100k] [--key=value ...]
-    python run_recbole_paragon.py --tune --params_file=properties/hyper_example.test [same options]
+    python run_recbole_paragon.py --tune --params_file=recbole_paragon/properties/hyper_example.test [same options]
 
 ``--params_file`` uses RecBole's hyper-parameter file format, one parameter per line::
 
@@ -35,120 +35,23 @@ from __future__ import annotations
 import argparse
 import ast
 import csv
-import math
 import os
 import sys
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
-PARAM_TYPES = ("choice", "uniform", "quniform", "loguniform")
+from recbole_paragon.artifacts import run_directory, to_jsonable
+from recbole_paragon.settings import setting
+from recbole_paragon.tune.params import parse_params_file
+
 BEST_FILE = "best.yaml"
 TRIALS_FILE = "trials.csv"
-DEFAULT_NUM_SAMPLES = 8
 #: Config keys each trial sets for itself (never written to best.yaml).
 _PLUMBING_KEYS = {"checkpoint_dir", "run_dir", "state", "show_progress"}
 
 
-# -- parameter files -------------------------------------------------------------------------------------------------
-def parse_params_line(line: str, number: int = 0) -> Optional[Tuple[str, Any]]:
-    """``(name, Ray Tune domain)`` of one params-file line; None for a blank or comment line."""
-    from ray import tune
-
-    text = line.split("#", 1)[0].strip()
-    if not text:
-        return None
-
-    def fail(reason: str) -> ValueError:
-        return ValueError(f"params file line {number}: {line.strip()!r}: {reason}. Expected `name type value` with "
-                          f"type one of {', '.join(PARAM_TYPES)}, e.g. `learning_rate loguniform -8,0`")
-
-    parts = text.split()
-    if len(parts) < 3:
-        raise fail("needs a name, a type and a value")
-    name, kind, value = parts[0], parts[1], "".join(parts[2:])
-    if kind not in PARAM_TYPES:
-        raise fail(f"unknown type {kind!r}")
-    if kind == "choice":
-        try:
-            options = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            raise fail("choice needs a Python list literal such as [64,96]") from None
-        if not isinstance(options, (list, tuple)) or not options:
-            raise fail("choice needs a non-empty list")
-        return name, tune.choice(list(options))
-    try:
-        bounds = [float(v) for v in value.split(",")]
-    except ValueError:
-        raise fail("bounds must be comma-separated numbers") from None
-    if any(not math.isfinite(b) for b in bounds):
-        raise fail("bounds must be finite")
-    expected = 3 if kind == "quniform" else 2
-    if len(bounds) != expected:
-        raise fail(f"{kind} needs {'low,high,q' if expected == 3 else 'low,high'}")
-    low, high = bounds[0], bounds[1]
-    if not low < high:
-        raise fail("low must be smaller than high")
-    if kind == "uniform":
-        return name, tune.uniform(low, high)
-    if kind == "loguniform":  # hyperopt's loguniform(low, high) = exp(uniform(low, high))
-        return name, tune.loguniform(math.exp(low), math.exp(high))
-    q = bounds[2]
-    if q <= 0:
-        raise fail("q must be positive")
-    if all(float(b).is_integer() for b in bounds):  # sizes, layers: Python ints, as a model needs them
-        return name, tune.choice(list(range(int(low), int(high) + 1, int(q))))  # (tune.qrandint yields floats)
-    return name, tune.quniform(low, high, q)
-
-
-def parse_params(text: str) -> Dict[str, Any]:
-    """Search space (name -> Ray Tune domain) of a params file's text."""
-    space: Dict[str, Any] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        parsed = parse_params_line(line, number)
-        if parsed is None:
-            continue
-        name, domain = parsed
-        if name in space:
-            raise ValueError(f"params file line {number}: {line.strip()!r}: {name} is already defined")
-        space[name] = domain
-    if not space:
-        raise ValueError("the params file defines no parameter")
-    return space
-
-
-def parse_params_file(path: str) -> Dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        try:
-            return parse_params(handle.read())
-        except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
-
-
 # -- configs of trials -----------------------------------------------------------------------------------------------
-@contextmanager
-def command_line(args: Sequence[str]) -> Iterator[None]:
-    """``sys.argv`` as RecBole's Config reads it (``--key=value``), without this tool's (or Ray's) own flags."""
-    saved = sys.argv
-    sys.argv = [saved[0] if saved else "recbole_paragon.tune", *args]
-    try:
-        yield
-    finally:
-        sys.argv = saved
-
-
-def _plain(value: Any) -> Any:
-    """Python scalars and lists (yaml-safe) from numpy values."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):
-        return value.item()
-    return value
-
-
 def _command_value(text: str) -> Any:
     try:
         return ast.literal_eval(text)
@@ -177,8 +80,7 @@ def _trial(params: Dict[str, Any], base: Dict[str, Any]) -> None:
         config_dict.update(checkpoint_dir=trial_dir,
                            run_dir=os.path.join(trial_dir, f"{base['model']}-{base['dataset']}"))
         cmd_args = [a for a in cmd_args if a[2:].split("=", 1)[0] not in ("checkpoint_dir", "run_dir")]
-    with command_line(cmd_args):
-        config = build_config(base["model"], base["dataset"], base["config_files"], config_dict)
+    config = build_config(base["model"], base["dataset"], base["config_files"], config_dict, command_line=cmd_args)
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     dataset, (train_data, valid_data, test_data) = prepare_data(config)
@@ -208,34 +110,34 @@ def _check_tune_stage(config, space: Dict[str, Any], build) -> None:
     """``tune_stage: tune`` trials share the run directory's backbone: they may only sweep non-backbone settings.
 
     ``build(overrides)`` is the trials' config with ``overrides``; a swept key whose values change
-    :func:`~recbole_paragon.pipeline.backbone_config_fingerprint` is a backbone setting.
+    :func:`~recbole_paragon.store.backbone_config_fingerprint` is a backbone setting.
     """
     from ray.tune.search import sample
 
-    from recbole_paragon import pipeline
     from recbole_paragon.model.paragon import PREFIX
+    from recbole_paragon.store import backbone_config_fingerprint, saved_backbone_matches
 
     if not str(config["model"]).startswith(PREFIX):
         raise ValueError("tune_stage=tune sweeps Paragon adapter settings: it needs a Paragon<Backbone> model")
     if config["preference"] is None:
         raise ValueError("tune_stage=tune needs --preference=w1,w2,... (the adapter each trial tunes)")
-    fingerprint = pipeline.backbone_config_fingerprint(config)
+    fingerprint = backbone_config_fingerprint(config)
     backbone_keys = []
     for name, domain in space.items():
         values = list(domain.categories) if isinstance(domain, sample.Categorical) else [domain.lower, domain.upper]
-        if any(pipeline.backbone_config_fingerprint(build({name: v})) != fingerprint for v in values):
+        if any(backbone_config_fingerprint(build({name: v})) != fingerprint for v in values):
             backbone_keys.append(name)
     if backbone_keys:
         raise ValueError(f"tune_stage=tune cannot sweep backbone settings ({', '.join(backbone_keys)}); "
                          "sweep them with tune_stage=backbone")
-    if not pipeline.saved_backbone_matches(config):
-        raise ValueError(f"tune_stage=tune needs a trained backbone in {pipeline.run_directory(config)}: run "
+    if not saved_backbone_matches(config):
+        raise ValueError(f"tune_stage=tune needs a trained backbone in {run_directory(config)}: run "
                          "--stage=backbone with the same settings first")
 
 
 # -- the sweep ---------------------------------------------------------------------------------------------------------
 def sweep(model: str, dataset: str, params_file: str, config_file_list: Optional[List[str]] = None,
-          config_dict: Optional[Dict[str, Any]] = None, num_samples: int = DEFAULT_NUM_SAMPLES,
+          config_dict: Optional[Dict[str, Any]] = None, num_samples: Optional[int] = None,
           max_concurrent: Optional[int] = None, ray_address: Optional[str] = None, output: Optional[str] = None,
           cmd_args: Sequence[str] = (), verbose: int = 1) -> Dict[str, Any]:
     """Run a sweep; return the best config and score, the paths of ``best.yaml`` and ``trials.csv``, and the trials.
@@ -247,11 +149,9 @@ def sweep(model: str, dataset: str, params_file: str, config_file_list: Optional
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import BasicVariantGenerator
 
-    from recbole_paragon.distributed import ray_connection
-    from recbole_paragon.io import run_directory
     from recbole_paragon.model.paragon import PREFIX
     from recbole_paragon.quick_start import build_config
-    from recbole_paragon.utils import config_get
+    from recbole_paragon.training.distributed import ray_connection
 
     space = parse_params_file(params_file)
     cmd_args = [a for a in cmd_args if a.startswith("--") and "=" in a]
@@ -259,11 +159,10 @@ def sweep(model: str, dataset: str, params_file: str, config_file_list: Optional
     config_files = [os.path.abspath(f) for f in config_file_list or []]
 
     def build(overrides: Dict[str, Any]):
-        with command_line(cmd_args):
-            return build_config(model, dataset, config_files, {**shared, **overrides})
+        return build_config(model, dataset, config_files, {**shared, **overrides}, command_line=cmd_args)
 
     config = build({})  # checks model, dataset and settings before Ray starts
-    stage = str(config_get(config, "tune_stage", "backbone"))
+    stage = str(setting(config, "tune_stage"))
     if stage not in ("backbone", "tune"):
         raise ValueError(f"tune_stage must be backbone or tune, got {stage!r}")
     if stage == "tune":
@@ -275,20 +174,20 @@ def sweep(model: str, dataset: str, params_file: str, config_file_list: Optional
         output = os.path.join(config["checkpoint_dir"] or "saved", f"tune-{config['model']}-{config['dataset']}")
     output = os.path.abspath(output)
     os.makedirs(output, exist_ok=True)
-    address = ray_address or config_get(config, "ray_address", None) or "local"
-    num_workers = int(config_get(config, "num_workers", 2))
+    address = ray_address or setting(config, "ray_address") or "local"
+    num_workers = int(setting(config, "num_workers"))
     base = {"model": model, "dataset": dataset, "config_files": config_files, "config_dict": shared,
             "cmd_args": cmd_args, "cwd": os.getcwd(), "output": output, "metric": metric, "stage": stage}
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max(1, epochs) + 1,
-                              grace_period=int(config_get(config, "tune_grace_period", 1)),
-                              reduction_factor=float(config_get(config, "tune_reduction_factor", 2)))
+                              grace_period=int(setting(config, "tune_grace_period")),
+                              reduction_factor=float(setting(config, "tune_reduction_factor")))
     trainable = tune.with_resources(tune.with_parameters(_trial, base=base), {"cpu": 1})
-    with ray_connection(address, num_workers, float(config_get(config, "ray_connect_timeout", 10))):
+    with ray_connection(address, num_workers, float(setting(config, "ray_connect_timeout"))):
         tuner = tune.Tuner(
             trainable,
             param_space=space,
             tune_config=tune.TuneConfig(
-                metric=metric, mode=mode, scheduler=scheduler, num_samples=int(num_samples),
+                metric=metric, mode=mode, scheduler=scheduler, num_samples=int(num_samples or setting(config, "tune_num_samples")),
                 max_concurrent_trials=int(max_concurrent or num_workers), chdir_to_trial_dir=False,
                 search_alg=BasicVariantGenerator(random_state=int(config["seed"]))),
             run_config=RunConfig(name="ray", storage_path=output, verbose=verbose),
@@ -315,7 +214,7 @@ def sweep(model: str, dataset: str, params_file: str, config_file_list: Optional
         elif str(model).startswith(PREFIX):
             handle.write(f"#   --run_dir={os.path.join(output, 'runs', best['trial_id'], f'{model}-{dataset}')} "
                          "(reuses the best trial's backbone)\n")
-        yaml.safe_dump(_plain({**settings, **best_params}), handle, sort_keys=False)
+        yaml.safe_dump(to_jsonable({**settings, **best_params}), handle, sort_keys=False)
     return {"best_config": best_params, "best_score": best["best_" + metric], "best_trial": best["trial_id"],
             "metric": metric, "mode": mode, "best_yaml": best_path, "trials_csv": os.path.join(output, TRIALS_FILE),
             "trials": rows, "output": output}
@@ -330,7 +229,7 @@ def trial_rows(results, metric: str, mode: str, names: List[str]) -> List[Dict[s
         scores = [] if history is None or metric not in history else [
             float(v) for v in history[metric].tolist() if v == v]
         row = {"trial_id": last.get("trial_id") or os.path.basename(str(result.log_dir or "")),
-               **{f"config/{n}": _plain(result.config.get(n)) for n in names},
+               **{f"config/{n}": to_jsonable(result.config.get(n)) for n in names},
                "best_" + metric: (max if mode == "max" else min)(scores) if scores else None,
                "last_" + metric: scores[-1] if scores else None,
                "reports": len(scores),
@@ -359,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name")
     parser.add_argument("--params_file", required=True, help="hyper-parameter file (RecBole's format)")
     parser.add_argument("--config_files", default=None, help="comma-separated yaml files")
-    parser.add_argument("--num_samples", type=int, default=DEFAULT_NUM_SAMPLES, help="number of trials")
+    parser.add_argument("--num_samples", type=int, default=None, help="number of trials (default: tune_num_samples)")
     parser.add_argument("--max_concurrent", type=int, default=None, help="trials at a time (default: num_workers)")
     parser.add_argument("--ray_address", default=None,
                         help="local | auto | ray://host:port (default: config ray_address, else local)")
@@ -376,7 +275,3 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     print(f"best {summary['metric']} = {summary['best_score']} ({summary['mode']}): {summary['best_config']}")
     print(f"best config: {summary['best_yaml']}\nall trials: {summary['trials_csv']}")
     return summary
-
-
-if __name__ == "__main__":
-    main()

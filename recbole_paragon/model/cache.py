@@ -13,6 +13,13 @@ import torch
 from recbole_paragon.objectives.base import CachedBatch
 
 
+def top_candidates(scores: torch.Tensor, count: int) -> torch.Tensor:
+    """The ``count`` best-scored items of each row ``[B, count]`` (item 0, the padding, never among them)."""
+    scores = scores.detach().clone()
+    scores[:, 0] = -torch.inf
+    return scores.topk(min(count, scores.shape[1] - 1), dim=1).indices
+
+
 @dataclass
 class RepresentationCache:
     hidden: torch.Tensor  # [N, H]
@@ -42,12 +49,10 @@ class RepresentationCache:
                 interaction = batch[0] if isinstance(batch, tuple) else batch
                 interaction = interaction.to(model.device)
                 hidden = model.sequence_representation(interaction)
-                scores = model.score_representation(hidden)
-                scores[:, 0] = -torch.inf
                 parts["hidden"].append(hidden)
                 parts["target"].append(batch[3] if isinstance(batch, tuple) else interaction[model.POS_ITEM_ID])
                 parts["users"].append(interaction[model.USER_ID])
-                parts["candidates"].append(scores.topk(min(num_candidates, scores.shape[1] - 1), dim=1).indices)
+                parts["candidates"].append(top_candidates(model.score_representation(hidden), num_candidates))
         finally:
             model.train(was_training)
         return cls(**{name: torch.cat(values) for name, values in parts.items()})

@@ -11,11 +11,11 @@ from typing import Optional, Tuple
 
 from recbole.trainer import Trainer
 from recbole.utils import set_color
-from tqdm import tqdm
 
-from recbole_paragon.io import atomic_path, run_directory
+from recbole_paragon.artifacts import BACKBONE_CHECKPOINT, atomic_path, run_directory
 from recbole_paragon.model.auxiliary import backbone_strategy
 from recbole_paragon.strategies import Strategy
+from recbole_paragon.training.progress import progress
 
 
 class BackboneTrainer(Trainer):
@@ -25,7 +25,7 @@ class BackboneTrainer(Trainer):
     def __init__(self, config, model):
         super().__init__(config, model)
         self.run_dir = run_directory(config)
-        self.saved_model_file = os.path.join(self.run_dir, "backbone.pth")
+        self.saved_model_file = os.path.join(self.run_dir, BACKBONE_CHECKPOINT)
         self.strategy: Optional[Strategy] = None
         tasks = list(getattr(model, "auxiliary_tasks", None) or {})
         if tasks:
@@ -40,8 +40,8 @@ class BackboneTrainer(Trainer):
         """One epoch of ``strategy.step`` on ``[backbone loss, *auxiliary losses]``; returns per-loss sums."""
         self.model.train()
         parameters = [p for p in self.model.parameters() if p.requires_grad]
-        batches = tqdm(train_data, total=len(train_data), ncols=100, desc=set_color(f"Train {epoch_idx:>5}", "pink")
-                       ) if show_progress else train_data
+        batches = progress(train_data, set_color(f"Train {epoch_idx:>5}", "pink"), show_progress,
+                           total=len(train_data), ncols=100)
         totals = None
         for interaction in batches:
             losses, representation = self.model.backbone_losses(interaction.to(self.device))

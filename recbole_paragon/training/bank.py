@@ -7,21 +7,18 @@ tuning run, so an interrupted collection loses at most the run in progress and r
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from tqdm import tqdm
 
-from recbole_paragon.io import atomic_path, write_json
-from recbole_paragon.utils import config_get
-from recbole_paragon.preference import simplex_grid
-
-BANK_TENSORS = "bank.pt"
-BANK_METADATA = "bank.json"
+from recbole_paragon.artifacts import (BANK_METADATA, BANK_TENSORS, ArtifactError, load_tensors,
+                                       read_json, save_tensors, tensors_fingerprint, write_json)
+from recbole_paragon.preference import matches_any, normalize_preference, simplex_grid
+from recbole_paragon.settings import setting
+from recbole_paragon.training.progress import progress
 
 
 @dataclass
@@ -52,13 +49,14 @@ class AdapterBank:
         self.metrics.append({k: float(v) for k, v in metrics.items()})
         self.seconds.append(float(seconds))
 
-    def find(self, preference: Sequence[float], seed: int) -> List[int]:
+    def find(self, preference: torch.Tensor, seed: int) -> List[int]:
         """Indices of the adapters tuned at this preference with this seed (all checkpoints)."""
-        target = torch.tensor(list(preference), dtype=torch.float32)
-        return [i for i, (p, s) in enumerate(zip(self.preferences, self.seeds))
-                if s == seed and torch.allclose(torch.tensor(p), target, atol=1e-6)]
+        if not self.vectors:
+            return []
+        same = matches_any(torch.tensor(self.preferences, dtype=torch.float32), preference.reshape(1, -1))
+        return [i for i, s in enumerate(self.seeds) if s == seed and bool(same[i])]
 
-    def done(self, preference: Sequence[float], seed: int) -> bool:
+    def done(self, preference: torch.Tensor, seed: int) -> bool:
         """Whether a tuning run at this preference and seed is already in the bank."""
         return bool(self.find(preference, seed))
 
@@ -74,32 +72,28 @@ class AdapterBank:
 
     def fingerprint(self) -> str:
         """Identifies the bank's content (used by generators trained on it)."""
-        import hashlib
-
-        digest = hashlib.sha256(json.dumps(self.settings, sort_keys=True).encode())
-        for name, tensor in sorted(self.tensors().items()):
-            digest.update(name.encode())
-            digest.update(tensor.contiguous().numpy().tobytes())
-        return digest.hexdigest()
+        return tensors_fingerprint(self.tensors(), self.settings)
 
     # -- persistence ---------------------------------------------------------------------------------------------------
     def save(self, directory: str) -> None:
         """Write tensors then metadata, each atomically (metadata last: it is what marks runs as done)."""
-        with atomic_path(os.path.join(directory, BANK_TENSORS)) as temporary:
-            torch.save(self.tensors(), temporary)
+        save_tensors(os.path.join(directory, BANK_TENSORS), self.tensors())
         entries = [{"preference": p, "step": st, "seed": sd, "metrics": m, "seconds": t}
                    for p, st, sd, m, t in zip(self.preferences, self.steps, self.seeds, self.metrics, self.seconds)]
         write_json(os.path.join(directory, BANK_METADATA), {"settings": self.settings, "adapters": entries})
 
     @classmethod
     def load(cls, directory: str) -> "AdapterBank":
-        with open(os.path.join(directory, BANK_METADATA), encoding="utf-8") as handle:
-            metadata = json.load(handle)
-        tensors = torch.load(os.path.join(directory, BANK_TENSORS), weights_only=True)
-        entries = metadata["adapters"]
+        fix = (f"delete {os.path.join(directory, BANK_TENSORS)} and {os.path.join(directory, BANK_METADATA)} to "
+               "collect the bank again")
+        metadata = read_json(os.path.join(directory, BANK_METADATA), fix)
+        tensors = load_tensors(os.path.join(directory, BANK_TENSORS), fix)
+        entries = metadata.get("adapters") if isinstance(metadata, dict) else None
+        if not isinstance(tensors, dict) or "vectors" not in tensors or not isinstance(entries, list):
+            raise ArtifactError(f"the bank in {directory} is not one this version wrote; {fix}")
         if tensors["vectors"].shape[0] != len(entries):
-            raise ValueError(f"bank in {directory} is inconsistent: {tensors['vectors'].shape[0]} vectors, "
-                             f"{len(entries)} metadata entries; delete it to collect again")
+            raise ArtifactError(f"the bank in {directory} is inconsistent: {tensors['vectors'].shape[0]} vectors, "
+                                f"{len(entries)} metadata entries; {fix}")
         bank = cls(metadata["settings"])
         for vector, entry in zip(tensors["vectors"], entries):
             bank.add(vector, entry["preference"], entry["step"], entry["seed"], entry["metrics"],
@@ -138,12 +132,12 @@ def bank_settings(config, trainer) -> Dict[str, Any]:
 
 def bank_grid(config, num_objectives: int) -> torch.Tensor:
     """Preference grid of the bank from config (``bank_grid_step``, ``bank_grid_offset``) or ``bank_preferences``."""
-    explicit = config_get(config, "bank_preferences", None)
+    explicit = setting(config, "bank_preferences")
     if explicit:
-        return torch.tensor(explicit, dtype=torch.float32)
-    step = float(config_get(config, "bank_grid_step", 0.05))
-    offset = float(config_get(config, "bank_grid_offset", 0.0))
-    return simplex_grid(num_objectives, step, offset)
+        names = list(setting(config, "objectives"))[:num_objectives]
+        return torch.stack([normalize_preference(w, names) for w in explicit])
+    return simplex_grid(num_objectives, float(setting(config, "bank_grid_step")),
+                        float(setting(config, "bank_grid_offset")))
 
 
 def pending_runs(trainer, config, directory: str, grid: Optional[torch.Tensor] = None):
@@ -155,9 +149,9 @@ def pending_runs(trainer, config, directory: str, grid: Optional[torch.Tensor] =
     else:
         bank = AdapterBank(settings)
     grid = bank_grid(config, len(trainer.objective_names)) if grid is None else grid
-    seeds = [int(s) for s in config_get(config, "bank_seeds", [0])]
-    checkpoints = [int(s) for s in config_get(config, "bank_checkpoints", [])]
-    runs: List[Tuple[List[float], int]] = [(trainer.preference(w).tolist(), seed) for w in grid for seed in seeds]
+    seeds = [int(s) for s in setting(config, "bank_seeds")]
+    checkpoints = [int(s) for s in setting(config, "bank_checkpoints")]
+    runs: List[Tuple[torch.Tensor, int]] = [(w, seed) for w in grid for seed in seeds]
     return bank, [(w, seed) for w, seed in runs if not bank.done(w, seed)], checkpoints
 
 
@@ -165,11 +159,11 @@ def collect_bank(trainer, config, directory: str, show_progress: bool = True,
                  grid: Optional[torch.Tensor] = None) -> AdapterBank:
     """Tune an adapter for every grid preference × seed (resuming a partial bank) and save after each run."""
     bank, todo, checkpoints = pending_runs(trainer, config, directory, grid)
-    for preference, seed in tqdm(todo, desc="adapter bank", disable=not show_progress):
+    for preference, seed in progress(todo, "adapter bank", show_progress):
         start = time.perf_counter()
         vectors = trainer.tune(preference, seed=seed, checkpoints=checkpoints)
         seconds = time.perf_counter() - start
         for step, vector in vectors:
-            bank.add(vector, preference, step, seed, trainer.evaluate_vector(vector, "valid"), seconds)
+            bank.add(vector, preference.tolist(), step, seed, trainer.evaluate_vector(vector, "valid"), seconds)
         bank.save(directory)
     return bank

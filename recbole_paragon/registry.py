@@ -1,12 +1,9 @@
 """Model and trainer lookup: the plugin first, RecBole as fallback (as RecBole-GNN does)."""
 from __future__ import annotations
 
-import contextlib
 import difflib
 import importlib
-from typing import Any, Iterator, Optional
 
-import torch
 from recbole.utils import ModelType
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
@@ -44,42 +41,5 @@ def _unknown_model_message(model_name: str) -> str:
 def get_trainer(model_type: ModelType, model_name: str) -> type:
     """Trainer class: the plugin's backbone trainer for ``Paragon<Backbone>``, RecBole's choice for anything else."""
     if model_name.startswith(PREFIX):
-        return importlib.import_module("recbole_paragon.trainer").BackboneTrainer
+        return importlib.import_module("recbole_paragon.training.backbone_trainer").BackboneTrainer
     return recbole_get_trainer(model_type, model_name)
-
-
-def config_get(config: Any, key: str, default: Any = None) -> Any:
-    """``config[key]``, or ``default`` when the key is missing or set to ``None``.
-
-    Works for a plain mapping (missing key → ``KeyError``), for RecBole's ``Config`` (missing key → ``None``) and for
-    ``config=None``.
-    """
-    if config is None:
-        return default
-    try:
-        value = config[key]
-    except (KeyError, IndexError, TypeError):
-        return default
-    return default if value is None else value
-
-
-def config_names(config: Any, key: str, default: Optional[list] = None) -> list:
-    """A list of names from the config; the command line's ``--key=[a,b]`` (or ``a,b``) arrives as one string and
-    is split here."""
-    value = config_get(config, key, default if default is not None else [])
-    if isinstance(value, str):
-        value = [part.strip(" '\"") for part in value.strip("[]() ").split(",") if part.strip(" '\"")]
-    return list(value)
-
-
-@contextlib.contextmanager
-def torch_threads(count: Optional[int]) -> Iterator[None]:
-    """Run a block with ``count`` torch threads (None: unchanged). Small-batch work (adapter tuning, generator
-    training and sampling) is fastest on one thread; more threads only spin-wait on each other."""
-    previous = torch.get_num_threads()
-    if count:
-        torch.set_num_threads(int(count))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

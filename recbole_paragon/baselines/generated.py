@@ -1,0 +1,33 @@
+"""Generated adapters: the diffusion generator (Paragon) and the hypernetwork, one sampling pass per preference."""
+from __future__ import annotations
+
+import torch
+
+from recbole_paragon.baselines.base import AdaptationMethod, Entry, register, timed
+
+
+class Generated(AdaptationMethod):
+    """The adapter a trained generator of ``kind`` produces for the preference."""
+
+    kind: str = ""
+
+    def prepare(self) -> None:
+        """A deployed generator is warm: the first call's set-up is not timed."""
+        count = len(self.context.trainer.objective_names)
+        self.context.generators[self.kind].vectors(torch.full((1, count), 1.0 / count))
+
+    def adapt(self, preference: torch.Tensor) -> Entry:
+        vectors, seconds = timed(lambda: self.context.generators[self.kind].vectors(preference[None]))
+        return {"metrics": self.context.evaluate(vectors[0]), "seconds": seconds}
+
+
+@register
+class Paragon(Generated):
+    name = "paragon"
+    kind = "diffusion"
+
+
+@register
+class HyperNet(Generated):
+    name = "hypernet"
+    kind = "hypernet"

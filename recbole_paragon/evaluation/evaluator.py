@@ -1,0 +1,74 @@
+"""One evaluator for every adapted model: RecBole's metrics on a split's cached backbone states.
+
+Any method of adapting the frozen backbone ends in one of three things, and each is scored here the same way:
+an adapter vector (tuned, generated, looked up in the bank), a re-ranking of the backbone's scores (MMR), or a
+whole model trained on its own (retraining), whose states are cached afresh.
+"""
+from __future__ import annotations
+
+import copy
+from collections import OrderedDict
+from typing import Callable, Dict, Optional
+
+import torch
+from recbole.data.interaction import Interaction
+from recbole.evaluator import Collector
+from recbole.evaluator import Evaluator as RecBoleEvaluator
+
+from recbole_paragon.model.cache import RepresentationCache
+
+Rescore = Callable[[torch.Tensor], torch.Tensor]
+
+
+class SplitEvaluator:
+    """RecBole's ``Collector`` + ``Evaluator`` (config ``metrics`` / ``topk``) over cached splits of one backbone.
+
+    ``caches`` maps split names (``train``, ``valid``, ``test``) to their :class:`RepresentationCache`. The
+    evaluator keeps its own adapter copy, so scoring never changes the model it was built for.
+    """
+
+    def __init__(self, config, model, train_data, caches: Dict[str, RepresentationCache]) -> None:
+        self.config = config
+        self.model = model
+        self.caches = caches
+        self.adapter = copy.deepcopy(model.adapter).requires_grad_(False)
+        self.collector = Collector(config)
+        self.collector.data_collect(train_data)
+        self.metrics = RecBoleEvaluator(config)
+
+    @torch.no_grad()
+    def vector(self, vector: Optional[torch.Tensor], split: str = "valid") -> "OrderedDict[str, float]":
+        """Metrics of the backbone with adapter ``vector`` (None: the identity adapter) on ``split``."""
+        if vector is None:
+            self.adapter.reset_parameters()
+        else:
+            self.adapter.set_vector(vector)
+        return self.cache(self.caches[split], self.model, self.adapter)
+
+    @torch.no_grad()
+    def rescored(self, split: str, rescore: Rescore) -> "OrderedDict[str, float]":
+        """Metrics of the plain backbone's scores after ``rescore`` (scores -> scores, e.g. a re-ranking)."""
+        self.adapter.reset_parameters()
+        return self.cache(self.caches[split], self.model, self.adapter, rescore)
+
+    @torch.no_grad()
+    def trained_model(self, model, loader) -> "OrderedDict[str, float]":
+        """Metrics of another trained ``Paragon<Backbone>`` (its own backbone and adapter) on a split's RecBole
+        ``loader`` (its states are cached afresh)."""
+        cache = RepresentationCache.build(model, loader, 1)
+        return self.cache(cache, model, model.adapter)
+
+    @torch.no_grad()
+    def cache(self, cache: RepresentationCache, model, transform, rescore: Optional[Rescore] = None
+              ) -> "OrderedDict[str, float]":
+        """Score cached states through ``transform`` (hidden -> adapted hidden) with ``model``'s score head,
+        optionally re-rank with ``rescore``, and run RecBole's evaluator."""
+        for batch in cache.chunks(int(self.config["eval_batch_size"])):
+            scores = model.score_representation(transform(batch.hidden))
+            scores[:, 0] = -torch.inf
+            if rescore is not None:
+                scores = rescore(scores)
+            interaction = Interaction({model.USER_ID: batch.users})
+            positive_u = torch.arange(len(batch.target))
+            self.collector.eval_batch_collect(scores, interaction, positive_u, batch.target)
+        return self.metrics.evaluate(self.collector.get_data_struct())

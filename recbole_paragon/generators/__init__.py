@@ -1,0 +1,37 @@
+"""Parameter generators: preference -> adapter vector. A diffusion transformer (Paragon) and a hypernetwork.
+
+Pure torch, no RecBole: the training loops live in :mod:`recbole_paragon.training.generator_trainer`.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict
+
+from recbole_paragon.generators.diffusion import GaussianDiffusion
+from recbole_paragon.generators.diffusion_generator import DiffusionGenerator
+from recbole_paragon.generators.dit import DiT
+from recbole_paragon.generators.ema import EMA
+from recbole_paragon.generators.generated import GeneratedAdapters
+from recbole_paragon.generators.hypernet import HyperNetwork
+from recbole_paragon.generators.tokens import AdapterTokenizer, Normalizer
+
+#: Generator kinds by the name ``generator:`` takes in yaml.
+GENERATORS: Dict[str, type] = {"diffusion": DiffusionGenerator, "hypernet": HyperNetwork}
+_STATE_KINDS = {"diffusion": DiffusionGenerator, "hypernetwork": HyperNetwork}
+
+
+def check_generator_kind(kind: str) -> str:
+    if kind not in GENERATORS:
+        raise ValueError(f"unknown generator {kind!r}; choose one of {', '.join(GENERATORS)}")
+    return kind
+
+
+def generator_from_state(state: Dict[str, Any]):
+    """Rebuild a generator from its plain state (``state_dict_plain``)."""
+    kind = state.get("kind") if isinstance(state, dict) else None
+    if kind not in _STATE_KINDS:
+        raise ValueError(f"not a generator state (kind={kind!r})")
+    return _STATE_KINDS[kind].from_state(state)
+
+
+__all__ = ["AdapterTokenizer", "DiT", "DiffusionGenerator", "EMA", "GENERATORS", "GaussianDiffusion",
+           "GeneratedAdapters", "HyperNetwork", "Normalizer", "check_generator_kind", "generator_from_state"]

@@ -1,0 +1,98 @@
+"""Reading settings: the yaml under ``properties/`` is the only place a default value is written.
+
+:func:`setting` reads a key from a RecBole ``Config`` or a plain mapping; a key that is missing (or set to ``None``)
+takes the value ``properties/overall.yaml`` gives it, and a key the yaml does not know is a clear error, so code
+never carries a second, drifting literal. Plain mappings work too, so objects built outside a RecBole run (tests,
+notebooks) get the same defaults as a run.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from typing import Any, Dict, Iterator, List, Optional
+
+import torch
+import yaml
+
+#: The plugin's yaml: overall.yaml, dataset/<dataset>.yaml, model/<Model>.yaml, hyper_example.test.
+PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "properties")
+OVERALL_YAML = os.path.join(PROPERTIES_DIR, "overall.yaml")
+
+
+def yaml_loader() -> type:
+    """RecBole's yaml loader (it reads ``1e-3`` as a float, as RecBole's own config files expect)."""
+    from recbole.config import Config as RecBoleConfig
+
+    return RecBoleConfig._build_yaml_loader(None)
+
+
+@functools.lru_cache(maxsize=None)
+def _defaults() -> Dict[str, Any]:
+    with open(OVERALL_YAML, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=yaml_loader()) or {}
+
+
+def yaml_defaults() -> Dict[str, Any]:
+    """A copy of every default of ``properties/overall.yaml``."""
+    return dict(_defaults())
+
+
+def _lookup(config: Any, key: str) -> Any:
+    if config is None:
+        return None
+    try:
+        return config[key]
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def setting(config: Any, key: str) -> Any:
+    """``config[key]``; when missing or ``None``, the default of ``properties/overall.yaml``.
+
+    ``config`` may be RecBole's ``Config`` (missing key → ``None``), a plain mapping or ``None``. A key that the
+    yaml does not define and the config does not hold raises ``KeyError`` naming the key and the yaml file.
+    """
+    value = _lookup(config, key)
+    if value is not None:
+        return value
+    defaults = _defaults()
+    if key not in defaults:
+        raise KeyError(f"setting '{key}' is not set and has no default: add it to your config or to {OVERALL_YAML}")
+    return defaults[key]
+
+
+def setting_names(config: Any, key: str) -> List[str]:
+    """A list of names; the command line's ``--key=[a,b]`` (or ``a,b``) arrives as one string and is split here."""
+    value = setting(config, key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [part.strip(" '\"") for part in value.strip("[]() ").split(",") if part.strip(" '\"")]
+    return list(value)
+
+
+def settings_with_prefix(config: Any, *prefixes: str) -> Dict[str, Any]:
+    """Every key of the config (and of the yaml defaults) starting with one of ``prefixes``, with its value."""
+    keys = {k for k in _defaults() if k.startswith(prefixes)}
+    final = getattr(config, "final_config_dict", config if isinstance(config, dict) else {})
+    keys |= {k for k in final if k.startswith(prefixes)}
+    return {key: setting(config, key) for key in sorted(keys)}
+
+
+@contextlib.contextmanager
+def torch_threads(count: Optional[int]) -> Iterator[None]:
+    """Run a block with ``count`` torch threads (None: unchanged), restoring the previous count after it.
+
+    Small-batch work (adapter tuning, generator training and sampling) is fastest on one thread; more threads only
+    spin-wait on each other. The count is switched only where it differs.
+    """
+    previous = torch.get_num_threads()
+    switch = count is not None and int(count) != previous
+    if switch:
+        torch.set_num_threads(int(count))
+    try:
+        yield
+    finally:
+        if switch:
+            torch.set_num_threads(previous)

@@ -1,0 +1,3 @@
+from recbole_paragon.tune.sweep import main
+
+main()
