@@ -1,5 +1,7 @@
 """RecBole ``Config`` that knows ``Paragon<Backbone>`` names and layers the plugin's yaml over RecBole's defaults.
 
+Negative sampling follows ``loss_type`` unless set: none for CE, RecBole's uniform default for BPR.
+
 Order, lowest priority first: RecBole's own defaults for the *backbone* (overall, ``<Backbone>.yaml``, dataset,
 quick-start), then ``properties/overall.yaml``, ``properties/dataset/<dataset>.yaml`` and (Paragon models only)
 ``properties/model/<Model>.yaml`` of this plugin, then the user's files, dict and command line. Plain RecBole
@@ -11,6 +13,7 @@ import os
 from typing import Optional, Sequence
 
 from recbole.config import Config as RecBoleConfig
+from recbole.utils import ModelType
 
 from recbole_paragon import compat
 from recbole_paragon.model.paragon import PREFIX
@@ -35,6 +38,20 @@ class Config(RecBoleConfig):
             return super()._load_cmd_line()
         with compat.command_line_arguments(self._command_line):
             return super()._load_cmd_line()
+
+    def _set_default_parameters(self):
+        self._negative_sampling_follows_loss_type()
+        super()._set_default_parameters()
+
+    def _negative_sampling_follows_loss_type(self) -> None:
+        """Sequential models: CE trains against every item (no negatives), BPR on RecBole's default uniform
+        negatives. A ``train_neg_sample_args`` the user sets (file, dict or command line) is left as given, so CE
+        with negative sampling gets RecBole's own error."""
+        if "train_neg_sample_args" in self.external_config_dict or hasattr(self.model_class, "input_type"):
+            return
+        if getattr(self.model_class, "type", None) == ModelType.SEQUENTIAL and \
+                self.final_config_dict.get("loss_type") == "CE":
+            self.final_config_dict["train_neg_sample_args"] = None
 
     def _get_model_and_dataset(self, model, dataset):
         if model is None:

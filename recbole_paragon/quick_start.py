@@ -1,15 +1,17 @@
 """Python entry points, shaped like RecBole's ``run_recbole``."""
 from __future__ import annotations
 
+import logging
 import sys
 from logging import getLogger
 from typing import Any, Dict, List, Optional, Sequence
 
-from recbole.data import create_dataset, data_preparation
+from recbole.data import data_preparation
 from recbole.utils import init_logger, init_seed
 
 from recbole_paragon import pipeline
 from recbole_paragon.config import Config
+from recbole_paragon.datasets import load_dataset
 from recbole_paragon.model.paragon import PREFIX
 from recbole_paragon.settings import setting
 
@@ -28,11 +30,36 @@ def build_config(model=None, dataset=None, config_file_list=None, config_dict=No
 
 
 def prepare_data(config):
-    """RecBole dataset creation and splitting, logged as RecBole does."""
+    """RecBole dataset creation (once per data setup in a process) and splitting, logged as RecBole does."""
     init_seed(config["seed"], config["reproducibility"])
-    dataset = create_dataset(config)
+    dataset = load_dataset(config)
     getLogger().info(dataset)
     return dataset, data_preparation(config, dataset)
+
+
+def objective_function(config_dict: Optional[Dict[str, Any]] = None, config_file_list: Optional[List[str]] = None,
+                       saved: bool = True) -> Dict[str, Any]:
+    """RecBole's ``objective_function`` (same signature and result) for any model, ``Paragon<Backbone>`` included.
+
+    What RecBole's ``HyperTuning`` and scripts call: train ``config_dict['model']`` and test it. For a Paragon model
+    this is the backbone stage (with ``saved``, written to the run directory with its fingerprints, reusable by
+    the later stages). Returns ``{"model", "best_valid_score", "valid_score_bigger", "best_valid_result",
+    "test_result"}``.
+    """
+    config = build_config(config_dict=config_dict, config_file_list=config_file_list)
+    init_seed(config["seed"], config["reproducibility"])
+    logger = getLogger()
+    for handler in logger.handlers[:]:  # as RecBole's objective_function: quiet, errors only
+        logger.removeHandler(handler)
+    logging.basicConfig(level=logging.ERROR)
+    _, (train_data, valid_data, test_data) = prepare_data(config)
+    if str(config["model"]).startswith(PREFIX) and saved:
+        result = pipeline.train_backbone(config, train_data, valid_data, test_data)
+    else:
+        result = pipeline.train_and_test(config, train_data, valid_data, test_data, saved=saved)
+    return {"model": config["model"],
+            **{key: result[key] for key in ("best_valid_score", "valid_score_bigger", "best_valid_result",
+                                              "test_result")}}
 
 
 def run_recbole_paragon(

@@ -17,7 +17,7 @@ LAYERS = [
     {"metrics", "model"},
     {"generators", "evaluation"},
     {"training"},
-    {"registry", "config", "store"},
+    {"registry", "config", "store", "datasets"},
     {"baselines"},
     {"pipeline"},
     {"quick_start", "serving"},

@@ -70,3 +70,20 @@ def test_missing_category_field_stops_before_training(tmp_path, monkeypatch):
                             {"data_path": TEST_DATA, "checkpoint_dir": str(tmp_path / "saved"),
                              "category_field": "genre"})
     assert not (tmp_path / "saved").exists()
+
+
+def test_bpr_backbone_runs_the_whole_pipeline(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    overrides = {**PIPELINE_OVERRIDES, "data_path": TEST_DATA, "checkpoint_dir": str(tmp_path / "saved"),
+                 "loss_type": "BPR", "epochs": 2, "adapter_steps": 40, "bank_checkpoints": [20],
+                 "bank_grid_step": 0.25, "evaluation_methods": ["paragon", "retune", "nearest", "backbone"],
+                 "evaluation_retrain_preferences": [], "evaluation_retune_seeds": [0, 1], "log_wandb": False}
+    result = run_recbole_paragon("ParagonGRU4Rec", "ml-tiny", [TEST_CONFIG], overrides)
+    config = result["adapter_trainer"].config
+    assert config["train_neg_sample_args"]["distribution"] == "uniform"  # BPR trains on sampled negatives
+    assert result["adapter_trainer"].objectives[0].loss_type == "BPR"
+    report = result["report"]
+    assert set(report["methods"]) == {"paragon", "retune", "nearest", "backbone"}
+    for entries in report["methods"].values():
+        assert len(entries) == 3 and all(0.0 <= e["metrics"]["ndcg@10"] <= 1.0 for e in entries)
+    assert os.path.isfile(os.path.join(str(tmp_path / "saved"), "ParagonGRU4Rec-ml-tiny", "report.json"))

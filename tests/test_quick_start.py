@@ -82,3 +82,24 @@ def test_recbole_sequential_models_leave_anomaly_detection_off():
     import recbole.model.sequential_recommender.sine  # noqa: F401
 
     assert not torch.is_anomaly_enabled()
+
+
+@pytest.mark.parametrize("loss, distribution", [("CE", "none"), ("BPR", "uniform")])
+def test_negative_sampling_follows_the_loss_type(tiny_config_dict, loss, distribution):
+    from recbole_paragon.quick_start import build_config
+
+    config = build_config("ParagonGRU4Rec", "ml-tiny", [TEST_CONFIG], {**tiny_config_dict, "loss_type": loss})
+    assert config["train_neg_sample_args"]["distribution"] == distribution
+
+
+def test_explicit_negative_sampling_is_respected_and_ce_with_it_gets_recboles_error(tiny_config_dict):
+    from recbole_paragon.quick_start import build_config
+
+    popular = {"distribution": "popularity", "sample_num": 2, "alpha": 1.0, "dynamic": False, "candidate_num": 0}
+    config = build_config("ParagonGRU4Rec", "ml-tiny", [TEST_CONFIG],
+                          {**tiny_config_dict, "loss_type": "BPR", "train_neg_sample_args": popular})
+    assert (config["train_neg_sample_args"]["distribution"], config["train_neg_sample_args"]["sample_num"]) == \
+        ("popularity", 2)
+    with pytest.raises(ValueError, match="should be None when the loss_type is CE"):
+        build_config("ParagonGRU4Rec", "ml-tiny", [TEST_CONFIG],
+                     {**tiny_config_dict, "loss_type": "CE", "train_neg_sample_args": popular})

@@ -35,6 +35,14 @@ def _core_head(model, hidden: torch.Tensor) -> torch.Tensor:
     return hidden @ F.normalize(model.item_embedding.weight, dim=-1).T / model.temperature
 
 
+def _npe_head(model, hidden: torch.Tensor) -> torch.Tensor:
+    return hidden @ torch.relu(model.item_embedding.weight).T
+
+
+def _hgn_head(model, hidden: torch.Tensor) -> torch.Tensor:
+    return hidden @ model.item_embedding_for_prediction.weight.T
+
+
 #: Backbones that can be wrapped, each with the affine head that turns its representation into all-item scores.
 SCORE_HEADS: Dict[str, Callable] = {
     "SASRec": _dot_product_head,
@@ -49,8 +57,18 @@ SCORE_HEADS: Dict[str, Callable] = {
     "SRGNN": _dot_product_head,
     "GCSAN": _dot_product_head,
     "FEARec": _dot_product_head,
+    "GRU4RecF": _dot_product_head,
+    "SASRecF": _dot_product_head,
+    "FDSA": _dot_product_head,
+    "HRM": _dot_product_head,
+    "NPE": _npe_head,
+    "SHAN": _dot_product_head,
+    "HGN": _hgn_head,
+    "FOSSIL": _dot_product_head,
 }
 
+#: The ``loss_type`` values each backbone's RecBole implementation trains with (CE and BPR unless listed).
+LOSS_TYPES: Dict[str, Tuple[str, ...]] = {"CORE": ("CE",)}
 #: Sequential models that cannot be wrapped, and why.
 UNSUPPORTED: Dict[str, str] = {
     "DIN": "a click-through-rate model: forward returns logits for given items, there is no sequence representation",
@@ -62,6 +80,10 @@ UNSUPPORTED: Dict[str, str] = {
     "GRU4RecCPR": "the softmax-CPR output head mixes several representations per step",
     "SASRecCPR": "the softmax-CPR output head mixes several representations per step",
     "SINE": "multi-interest model: several representations per sequence",
+    "GRU4RecKG": "knowledge-aware: needs a knowledge graph (.kg, .link) with pre-trained entity vectors "
+                 "(preload_weight), which neither RecBole's bundled data nor the test data carry, so it is untested",
+    "KSR": "knowledge-aware: needs a knowledge graph (.kg, .link) with pre-trained entity vectors (preload_weight), "
+           "which neither RecBole's bundled data nor the test data carry, so it is untested",
 }
 _UNTESTED = "not yet wrapped and tested; supported backbones: {supported}"
 
@@ -72,6 +94,10 @@ class ParagonMixin:
     backbone_name: str = ""
 
     def __init__(self, config, dataset) -> None:
+        losses = supported_losses(self.backbone_name)
+        if str(setting(config, "loss_type")) not in losses:
+            raise ValueError(f"{PREFIX}{self.backbone_name} trains with loss_type {' or '.join(losses)} "
+                             f"(RecBole's {self.backbone_name}), got {setting(config, 'loss_type')!r}")
         super().__init__(config, dataset)
         embedding = getattr(self, "item_embedding", None)
         if not isinstance(embedding, nn.Embedding):
@@ -187,6 +213,11 @@ def __getattr__(name: str) -> type:
 
         return make_paragon_class(recbole_get_model(name[len(PREFIX):]))
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def supported_losses(backbone_name: str) -> Tuple[str, ...]:
+    """The ``loss_type`` values a wrapped backbone trains with."""
+    return LOSS_TYPES.get(backbone_name, ("CE", "BPR"))
 
 
 def supported_model_names():
