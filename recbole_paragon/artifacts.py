@@ -23,6 +23,7 @@ BANK_TENSORS = "bank.pt"
 BANK_METADATA = "bank.json"
 GENERATOR_TENSORS = "generator-{kind}.pt"
 GENERATOR_METADATA = "generator-{kind}.json"
+USER_GROUPS = "user_groups.json"
 
 
 class ArtifactError(ValueError):

@@ -1,4 +1,5 @@
-"""Beyond-accuracy metrics for RecBole: ``AlphaNDCG@K``, ``ILD@K``, ``CategoryCoverage@K`` and ``GroupGap@K``.
+"""Beyond-accuracy metrics for RecBole: ``AlphaNDCG@K``, ``ILD@K``, ``CategoryCoverage@K``, ``GroupGap@K``,
+``GroupNDCG@K`` (NDCG of each user group) and ``WorstGroupNDCG@K``.
 
 Plain tensor functions do the arithmetic, so the adapter trainer can score cached rankings without RecBole's
 evaluator; the metric classes only fetch their inputs from RecBole's ``DataStruct`` and call them. Importing this
@@ -7,7 +8,8 @@ methods) to collect item categories, user groups and the user of every evaluated
 
 Conventions: ``item_categories`` is a padded LongTensor ``[n_items, C]`` of distinct category ids per item, row ``i``
 for item id ``i``, id 0 = padding (RecBole's layout of a ``token_seq`` field; a ``token`` field becomes ``C = 1``).
-``groups`` are token ids, 0 = missing (such users are left out of group comparisons).
+``groups`` are group ids from :func:`~recbole_paragon.objectives.user_groups.user_groups` (``group_by``, computed on
+the training split), 0 = unknown (such users are left out of group comparisons).
 """
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ from recbole.utils import EvaluatorType
 
 from recbole_paragon import compat  # noqa: F401  (its Collector patch must be in place before ours wraps it)
 from recbole_paragon.objectives.diversity import ideal_alpha_dcg as greedy_ideal_alpha_dcg
-from recbole_paragon.objectives.side_information import item_category_tokens, multi_hot, user_group_vector
+from recbole_paragon.objectives.side_information import item_category_tokens, multi_hot
+from recbole_paragon.objectives.user_groups import user_groups
 
 Tensor = torch.Tensor
 
@@ -115,10 +118,15 @@ def ndcg_at_k(topk_hits: Tensor, positives_count: Tensor, k: Optional[int] = Non
     return torch.where(positives_count > 0, dcg / idcg, torch.zeros_like(dcg))
 
 
+def group_means(per_user_values: Tensor, groups: Tensor) -> Dict[int, float]:
+    """Mean per-user value of each group present (group 0, unknown, ignored)."""
+    known = groups > 0
+    return {int(g): float(per_user_values[known & (groups == g)].float().mean()) for g in groups[known].unique()}
+
+
 def group_gap(per_user_values: Tensor, groups: Tensor) -> float:
     """Max − min over groups of the mean per-user value (|difference| for two groups); group 0 (missing) ignored."""
-    known = groups > 0
-    means = [float(per_user_values[known & (groups == group)].float().mean()) for group in groups[known].unique()]
+    means = list(group_means(per_user_values, groups).values())
     return max(means) - min(means) if len(means) > 1 else 0.0
 
 
@@ -180,21 +188,61 @@ class CategoryCoverage(_CategoryMetric):
         return category_coverage_at_k(topk_items, item_categories, k)
 
 
-class GroupGap(TopkMetric):
-    """|NDCG@K of group A − NDCG@K of group B| for user groups from ``group_field`` (max − min of the group means
-    for more groups). Smaller is better."""
+def _group_names(dataobject, groups: Tensor) -> Dict[int, str]:
+    """Names of the group ids (collected with the groups; the ids themselves when none were)."""
+    if "data.user_group_names" in dataobject:
+        return dataobject.get("data.user_group_names")
+    return {int(g): str(int(g)) for g in torch.unique(groups) if g > 0}
+
+
+class _GroupMetric(TopkMetric):
+    """NDCG@K per user group (``group_by``); every group must have evaluated users."""
 
     metric_need = ["rec.topk", "rec.users", "data.user_groups"]
+
+    def group_ndcg(self, dataobject, k: int) -> Dict[str, float]:
+        hits, positives = (torch.from_numpy(array) for array in self.used_info(dataobject))
+        groups = dataobject.get("data.user_groups")
+        names = _group_names(dataobject, groups)
+        means = group_means(ndcg_at_k(hits, positives, k), groups[dataobject.get("rec.users")])
+        missing = [names[g] for g in names if g not in means]
+        if missing:
+            raise ValueError(f"user group(s) {missing} have no users in this evaluation; choose another "
+                             "group_quantile or group_by")
+        return {names[g]: means[g] for g in names}
+
+
+class GroupGap(_GroupMetric):
+    """|NDCG@K of group A − NDCG@K of group B| for the user groups (max − min of the group means for more
+    groups). Smaller is better."""
+
     smaller = True
 
     def calculate_metric(self, dataobject) -> Dict[str, float]:
-        hits, positives = (torch.from_numpy(array) for array in self.used_info(dataobject))
-        groups = dataobject.get("data.user_groups")[dataobject.get("rec.users")]
-        return {f"groupgap@{k}": round(group_gap(ndcg_at_k(hits, positives, k), groups), self.decimal_place)
+        result = {}
+        for k in self.topk:
+            means = list(self.group_ndcg(dataobject, k).values())
+            result[f"groupgap@{k}"] = round(max(means) - min(means) if len(means) > 1 else 0.0, self.decimal_place)
+        return result
+
+
+class GroupNDCG(_GroupMetric):
+    """NDCG@K of each user group, as ``groupndcg@K[<group name>]``: which group a change moved."""
+
+    def calculate_metric(self, dataobject) -> Dict[str, float]:
+        return {f"groupndcg@{k}[{name}]": round(value, self.decimal_place)
+                for k in self.topk for name, value in self.group_ndcg(dataobject, k).items()}
+
+
+class WorstGroupNDCG(_GroupMetric):
+    """NDCG@K of the worst-served user group (bigger is better: fairness without levelling down)."""
+
+    def calculate_metric(self, dataobject) -> Dict[str, float]:
+        return {f"worstgroupndcg@{k}": round(min(self.group_ndcg(dataobject, k).values()), self.decimal_place)
                 for k in self.topk}
 
 
-METRICS = (AlphaNDCG, ILD, CategoryCoverage, GroupGap)
+METRICS = (AlphaNDCG, ILD, CategoryCoverage, GroupGap, GroupNDCG, WorstGroupNDCG)
 
 
 def register_metrics(*metric_classes: type) -> None:
@@ -233,7 +281,9 @@ def _extend_collector() -> None:
             self.data_struct.set("data.item_categories",
                                  item_category_tokens(train_data.dataset, self.config["category_field"], "a metric"))
         if self.register.need("data.user_groups"):
-            self.data_struct.set("data.user_groups", user_group_vector(train_data.dataset, self.config["group_field"], "a metric"))
+            groups = user_groups(self.config, train_data.dataset, "a group metric", minimum=1)
+            self.data_struct.set("data.user_groups", groups.ids)
+            self.data_struct.set("data.user_group_names", groups.names)
 
     @functools.wraps(eval_batch_collect)
     def collect_eval_batch(self, scores_tensor, interaction, positive_u, positive_i):

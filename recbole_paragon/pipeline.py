@@ -7,6 +7,7 @@ enters from the config.
 """
 from __future__ import annotations
 
+import os
 import time
 from logging import getLogger
 from typing import Any, Dict, Optional
@@ -14,7 +15,8 @@ from typing import Any, Dict, Optional
 import torch
 from recbole.utils import init_seed, set_color
 
-from recbole_paragon.artifacts import BACKBONE_CHECKPOINT, fingerprint, run_directory, to_jsonable
+from recbole_paragon.artifacts import (BACKBONE_CHECKPOINT, USER_GROUPS, fingerprint, run_directory, to_jsonable,
+                                       write_json)
 from recbole_paragon.baselines import MethodContext, build_methods, run_methods
 from recbole_paragon.evaluation.report import summarise, summary_table, write_report
 from recbole_paragon.generators import GeneratedAdapters
@@ -86,9 +88,21 @@ def backbone_stage(config, train_data, valid_data, test_data) -> Dict[str, Any]:
 
 
 def adapter_trainer(config, model, train_data, valid_data, test_data) -> AdapterTrainer:
+    """The adapter trainer on the frozen backbone, every split cached; the fairness groups (computed on the
+    training split) are recorded in the run directory."""
     trainer = AdapterTrainer(config, model)
     trainer.prepare(train_data, valid_data, test_data)
+    groups = run_user_groups(trainer)
+    if groups is not None:
+        write_json(os.path.join(run_directory(config), USER_GROUPS), {**groups.summary(), "names": groups.names,
+                                                                      "ids": groups.ids.tolist()})
+        getLogger().info(set_color("user groups", "green") + f": {groups.summary()}")
     return trainer
+
+
+def run_user_groups(trainer: AdapterTrainer):
+    """The fairness objective's user groups, or None when the run has no fairness objective."""
+    return next((o.groups for o in trainer.objectives if getattr(o, "groups", None) is not None), None)
 
 
 def configured_preference(config, trainer: AdapterTrainer, stage: str) -> torch.Tensor:
@@ -193,6 +207,9 @@ def evaluate_stage(config, trainer: AdapterTrainer, bank: AdapterBank,
     context = MethodContext(config, trainer, bank, generators, holdout_preferences(config, count), retrain_preferences)
     results = run_methods(build_methods(names, context), evaluation_preferences(config, count))
     report = summarise(results, trainer.objectives)
+    groups = run_user_groups(trainer)
+    if groups is not None:
+        report["user_groups"] = groups.summary()
     report["config"] = to_jsonable(dict(config.final_config_dict))
     paths = write_report(run_directory(config), report)
     table = summary_table(report)

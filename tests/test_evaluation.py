@@ -282,3 +282,50 @@ def test_pareto_plot_writes_png(tmp_path):
     path = pareto_plot({"a": [(0.1, 0.7), (0.2, 0.6)], "b": [(0.15, float("nan"))]}, "x", "y",
                        str(tmp_path / "p.png"))
     assert os.path.getsize(path) > 0
+
+
+# ---------------------------------------------------------------- three objectives
+
+
+def _three_objective_results(metric_of_weights):
+    from recbole_paragon.preference import simplex_grid
+
+    return [{"preference": w.tolist(), "metrics": metric_of_weights(w)} for w in simplex_grid(3, 0.25)]
+
+
+def test_ray_spearman_sees_control_that_the_grid_correlation_understates():
+    from recbole_paragon.evaluation.measures import ray_controllability
+
+    # metric of objective 0 rises with w0 along every ray, but falls with w1 much more: over the whole grid the
+    # other weights' movement blurs w0's effect; along the rays (w1 : w2 fixed) it is exact.
+    entries = _three_objective_results(lambda w: {"a@10": float(w[0] - 3 * w[1] * (1 - w[0]) + 0.01 * w[0] * w[2]),
+                                                  "b@10": float(w[1]), "c@10": float(w[2])})
+    objective_metric = {"x": ("a@10", "max"), "y": ("b@10", "max"), "z": ("c@10", "max")}
+    rays = ray_controllability({"m": entries}, objective_metric, ["x", "y", "z"])["m"]
+    grid = controllability({"m": entries}, objective_metric, ["x", "y", "z"])["m"]
+    assert rays["x"] == pytest.approx(1.0) and rays["y"] == pytest.approx(1.0) and rays["z"] == pytest.approx(1.0)
+    assert grid["x"]["spearman"] < 0.9
+
+
+def test_ray_spearman_of_two_objectives_is_the_grid_spearman():
+    from recbole_paragon.evaluation.measures import ray_controllability
+
+    entries = [{"preference": [w, 1 - w], "metrics": {"a@10": w ** 2, "b@10": 1 - w}} for w in (0, 0.3, 0.5, 1)]
+    objective_metric = {"x": ("a@10", "max"), "y": ("b@10", "max")}
+    rays = ray_controllability({"m": entries}, objective_metric, ["x", "y"])["m"]
+    grid = controllability({"m": entries}, objective_metric, ["x", "y"])["m"]
+    assert rays == pytest.approx({o: grid[o]["spearman"] for o in ("x", "y")})
+
+
+def test_three_objective_report_writes_one_ternary_map_per_metric(tmp_path):
+    methods = {m: _three_objective_results(lambda w: {"ndcg@10": float(w[0]), "alphandcg@10": float(w[1]),
+                                                      "groupgap@10": float(1 - w[2])}) for m in ("retune", "paragon")}
+    report = {"methods": methods, "objectives": ["accuracy", "diversity", "fairness"],
+              "hypervolume_reference": {"metrics": ["ndcg@10", "alphandcg@10", "groupgap@10"]},
+              "spearman": {"retune": {"accuracy": 1.0}}, "ray_spearman": {"retune": {"accuracy": 1.0}}}
+    paths = write_report(str(tmp_path), report)
+    ternary = sorted(p for key, p in paths.items() if key.startswith("ternary"))
+    assert [os.path.basename(p) for p in ternary] == ["ternary-alphandcg_at_10.png", "ternary-groupgap_at_10.png",
+                                                       "ternary-ndcg_at_10.png"]
+    assert all(open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n" for p in ternary)
+    assert "ray Spearman accuracy" in open(paths["markdown"]).read()

@@ -229,3 +229,48 @@ def noise_floor(retune_values: ArrayLike) -> float:
         raise ValueError(f"noise_floor needs retune values of at least 2 seeds (shape [S, P]), got S = {seeds}")
     others = (retune.sum(axis=0, keepdims=True) - retune) / (seeds - 1)
     return float(np.mean(np.abs(retune - others)))
+
+
+# ---------------------------------------------------------------- control along rays (K >= 3)
+
+
+def ray_key(preference: np.ndarray, index: int, decimals: int = 6) -> Optional[Tuple[float, ...]]:
+    """The ray of ``preference`` for objective ``index``: the other weights' ratio (``None`` at the vertex
+    ``w_index = 1``, which lies on every ray)."""
+    others = np.delete(preference, index)
+    total = others.sum()
+    return None if total <= 1e-9 else tuple(np.round(others / total, decimals))
+
+
+def ray_controllability(
+    methods_results: MethodResults,
+    objective_metric: Mapping[str, Tuple[str, str]],
+    objectives: Sequence[str],
+    min_points: int = 3,
+) -> Dict[str, Dict[str, float]]:
+    """Mean Spearman of ``w_i`` with objective ``i``'s metric along the rays where the other weights keep their
+    ratio (on a simplex the other weights move too, so a grid-wide correlation understates control).
+
+    Rays with fewer than ``min_points`` preferences (vertex included) are skipped; for two objectives there is
+    one ray and this equals the grid-wide Spearman. Signs as :func:`controllability` (positive = controllable).
+    Returns ``{method: {objective: mean ray Spearman}}`` (``nan`` when no ray qualifies).
+    """
+    result: Dict[str, Dict[str, float]] = {}
+    for method, entries in methods_results.items():
+        per_objective: Dict[str, float] = {}
+        for objective, (metric, direction) in objective_metric.items():
+            index = list(objectives).index(objective)
+            rays: Dict[Optional[Tuple[float, ...]], List[Tuple[float, float]]] = {}
+            for entry in entries:
+                value = entry.get("metrics", {}).get(metric)
+                if value is not None:
+                    weights = _as_array(entry["preference"], 1, "preference")
+                    point = (float(weights[index]), float(value) if direction == "max" else -float(value))
+                    rays.setdefault(ray_key(weights, index), []).append(point)
+            vertex = rays.pop(None, [])
+            values = [spearman(*zip(*(points + vertex))) for points in rays.values()
+                      if len(points) + len(vertex) >= min_points]
+            values = [v for v in values if np.isfinite(v)]
+            per_objective[objective] = float(np.mean(values)) if values else float("nan")
+        result[method] = per_objective
+    return result

@@ -13,7 +13,9 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from recbole_paragon.artifacts import to_jsonable, write_text
-from recbole_paragon.evaluation.measures import _as_array, controllability, fidelity, hypervolumes, noise_floor
+from recbole_paragon.evaluation.plots import pareto_plot, ternary_plots
+from recbole_paragon.evaluation.measures import (_as_array, controllability, fidelity, hypervolumes, noise_floor,
+                                                 ray_controllability)
 
 
 def summarise(results: Dict[str, Any], objectives) -> Dict[str, Any]:
@@ -32,6 +34,7 @@ def summarise(results: Dict[str, Any], objectives) -> Dict[str, Any]:
         "objectives": names,
         "pearson": {m: {o: v["pearson"] for o, v in c.items()} for m, c in control.items()},
         "spearman": {m: {o: v["spearman"] for o, v in c.items()} for m, c in control.items()},
+        "ray_spearman": ray_controllability(results, metric_of, names),
         "hypervolume": volumes,
         "hypervolume_reference": {"metrics": keys, "directions": directions, "point": reference},
         "timing": {m: sum(e["seconds"] for e in entries) / max(len(entries), 1) for m, entries in results.items()},
@@ -77,33 +80,6 @@ def pareto_axes(report: Mapping[str, Any]) -> Optional[Tuple[str, str]]:
     """The two metrics the Pareto plot shows: the first two objective metrics (``None`` if there are fewer)."""
     keys = objective_metrics(report)
     return (keys[0], keys[1]) if len(keys) >= 2 else None
-
-
-def pareto_plot(
-    methods: Mapping[str, Sequence[Tuple[float, float]]], x_label: str, y_label: str, path: str
-) -> str:
-    """One line with markers per method through its ``(x, y)`` points (in the given order, e.g. the preference
-    sweep; non-finite points are dropped), saved as PNG at ``path``. Returns ``path``."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4.5))  # no pyplot: independent of the global backend, nothing left open
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    for name, points in methods.items():
-        array = _as_array(list(points), name="points").reshape(-1, 2)
-        array = array[np.isfinite(array).all(axis=1)]
-        if len(array):
-            ax.plot(array[:, 0], array[:, 1], marker="o", markersize=4, linewidth=1.2, label=str(name))
-    ax.set_xlabel(x_label)
-    ax.set_ylabel(y_label)
-    ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=120, format="png")
-    return path
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -208,6 +184,18 @@ def _preference_label(preference: Any) -> str:
     return "(" + ", ".join(f"{v:.3g}" for v in values) + ")"
 
 
+def _control_section(report: Mapping[str, Any]) -> List[str]:
+    """Spearman over the grid and along the rays, per method and objective."""
+    grid, rays = report.get("spearman") or {}, report.get("ray_spearman") or {}
+    objectives = list(report.get("objectives") or _objective_names(report))
+    if not grid or not objectives:
+        return []
+    rows = [[method] + [_fmt((grid.get(method) or {}).get(o), 3) for o in objectives]
+            + [_fmt((rays.get(method) or {}).get(o), 3) for o in objectives] for method in grid]
+    header = ["method"] + [f"Spearman {o}" for o in objectives] + [f"ray Spearman {o}" for o in objectives]
+    return ["## Control (Spearman of each weight with its metric)", "", _table(header, rows), ""]
+
+
 def _markdown(report: Mapping[str, Any]) -> str:
     methods: Mapping[str, Sequence[Mapping[str, Any]]] = report.get("methods", {})
     header, rows = _summary_rows(report)
@@ -231,6 +219,9 @@ def _markdown(report: Mapping[str, Any]) -> str:
             }
             table_rows = [[label] + [_fmt(lookup.get((n, label))) for n in names] for label in labels]
             parts += [f"### {metric}", "", _table(["preference"] + names, table_rows), ""]
+    parts += _control_section(report)
+    if report.get("user_groups"):
+        parts += ["## User groups", "", "```json", json.dumps(report["user_groups"], sort_keys=True), "```", ""]
     if report.get("config"):
         parts += ["## Config", "", "```json", json.dumps(report["config"], indent=2, sort_keys=True), "```", ""]
     return "\n".join(parts)
@@ -266,4 +257,6 @@ def write_report(directory: str, report: Mapping[str, Any]) -> Dict[str, str]:
     fronts = {name: points for name, points in fronts.items() if points}
     if fronts:
         paths["plot"] = pareto_plot(fronts, x_key, y_key, os.path.join(directory, "pareto.png"))
+    if len(objective_metrics(clean)) == 3 and clean.get("objectives"):
+        paths.update(ternary_plots(clean, directory))
     return paths

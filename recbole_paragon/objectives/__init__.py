@@ -41,10 +41,13 @@ def check_objective_names(names: Sequence[str]) -> List[str]:
 
 
 def objective_metric_classes(names: Sequence[str]) -> List[str]:
-    """RecBole metric classes that measure the named objectives (diversity adds ILD and CategoryCoverage)."""
+    """RecBole metric classes that measure the named objectives (diversity adds ILD and CategoryCoverage, fairness
+    WorstGroupNDCG and GroupNDCG)."""
     classes = [OBJECTIVES[name].metric_class for name in check_objective_names(names)]
     if "diversity" in names:
         classes += ["ILD", "CategoryCoverage"]
+    if "fairness" in names:
+        classes += ["WorstGroupNDCG", "GroupNDCG"]
     return classes
 
 
