@@ -1,7 +1,11 @@
-"""The whole of Paragon on a dataset, every method side by side, ratios printed (one run).
+"""The whole of Paragon on a dataset, every method side by side, over generator seeds (mean ± sd).
 
     python benchmarks/paragon.py --dataset=ml-100k [--model=ParagonGRU4Rec] [--objectives=accuracy,diversity,fairness]
-                                 [--sparse] [--retrain]
+                                 [--sparse] [--retrain] [--seeds 0 1 2] [--group_by activity] [--fairness_loss gap]
+
+One backbone and one bank are shared; each generator seed (``generator_seed``) trains its own generators in its
+own run directory and evaluates every method, and the summary gives mean ± sd over the seeds of the HV ratio to
+re-tuning, Spearman over the grid and along the rays, and fidelity in units of the seed-noise floor.
 
 Dense bank: w1 in {0, .05, ..., 1}, tested at w1 = i/10 (held out of generator training). ``--sparse``: bank every
 0.2, tested at the mid-gap points 0.1, 0.3, ..., 0.9, where lookups cannot simply return a neighbour. ``--retrain``
@@ -12,7 +16,8 @@ import argparse
 import json
 import os
 
-from common import BENCH_DIR, machine
+import numpy as np
+from common import BENCH_DIR, machine, print_table
 
 from recbole_paragon import run_recbole_paragon
 from recbole_paragon.evaluation import summary_table
@@ -27,9 +32,13 @@ def main() -> None:
     parser.add_argument("--retrain", action="store_true")
     parser.add_argument("--retrain-all", action="store_true")
     parser.add_argument("--retrain-epochs", type=int, default=10)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="generator training seeds")
+    parser.add_argument("--group_by", default=None)
+    parser.add_argument("--fairness_loss", default=None)
     args = parser.parse_args()
     objectives = args.objectives.split(",")
     overrides = {"checkpoint_dir": BENCH_DIR, "objectives": objectives, "state": "WARNING"}
+    overrides.update({k: v for k, v in (("group_by", args.group_by), ("fairness_loss", args.fairness_loss)) if v})
     tag = f"{args.model}-{args.dataset}"
     if len(objectives) > 2:
         overrides.update(bank_grid_step=0.1, evaluation_grid_step=0.25)  # 66 bank, 15 test preferences
@@ -37,31 +46,63 @@ def main() -> None:
     if args.sparse:
         overrides.update(bank_grid_step=0.2, evaluation_grid_step=0.2, evaluation_grid_offset=0.1)
         tag += "-sparse"
+    tag += "".join(f"-{v}" for v in (args.group_by, args.fairness_loss) if v)
     if args.retrain or args.retrain_all:
         overrides["evaluation_retrain_preferences"] = [[0.5, 0.5]] + ([[1.0, 0.0], [0.0, 1.0]] if args.retrain_all
                                                                      else [])
         overrides["evaluation_retrain_epochs"] = args.retrain_epochs
-    # the backbone is shared between protocols; each protocol's report gets its own directory
+    reports = [run_seed(args, overrides, tag, seed) for seed in args.seeds]
+    print(f"\nmachine: {machine()}; {tag}; generator seeds {args.seeds}; values mean ± sd over seeds")
+    print_table(seed_summary(reports), ["method", "HV / retune", *[f"Spearman {o}" for o in objectives],
+                                        *[f"ray Spearman {o}" for o in objectives],
+                                        *[f"fidelity / floor {k}" for k in reports[0]["hypervolume_reference"]
+                                          ["metrics"]], "ms / adaptation"])
+    print(json.dumps({"timing_ratios": reports[-1]["timing_ratios"], "noise_floor": reports[-1].get("noise_floor"),
+                      "user_groups": reports[-1].get("user_groups")}, indent=1))
+
+
+def run_seed(args, overrides, tag, seed):
+    """One generator seed: its own run directory sharing the backbone and the bank (hard links)."""
     backbone_dir = os.path.join(BENCH_DIR, f"{args.model}-{args.dataset}")
-    overrides["run_dir"] = os.path.join(BENCH_DIR, tag)
-    os.makedirs(overrides["run_dir"], exist_ok=True)
-    shared = ["backbone.pth", "backbone.json"]
-    if not args.sparse and len(objectives) == 2:  # the default bank and generators are reused when settings match
-        shared += ["bank.pt", "bank.json", "generator-diffusion.pt", "generator-diffusion.json"]
-    for name in shared:
-        source, target = os.path.join(backbone_dir, name), os.path.join(overrides["run_dir"], name)
+    first_dir = os.path.join(BENCH_DIR, tag)
+    run_dir = first_dir if seed == args.seeds[0] else f"{first_dir}-seed{seed}"
+    os.makedirs(run_dir, exist_ok=True)
+    shared = {name: backbone_dir for name in ("backbone.pth", "backbone.json")}
+    if run_dir != first_dir:
+        shared.update({name: first_dir for name in ("bank.pt", "bank.json")})
+    for name, folder in shared.items():
+        source, target = os.path.join(folder, name), os.path.join(run_dir, name)
         if os.path.isfile(source) and not os.path.exists(target):
             os.link(source, target)
-    result = run_recbole_paragon(args.model, args.dataset, None, overrides)
-    report = result["report"]
-    print(f"machine: {machine()}; {tag}; report in {overrides['run_dir']}")
-    print(summary_table(report))
-    volumes = report["hypervolume"]
-    ratios = dict(report["timing_ratios"])
-    if volumes.get("retune"):
-        ratios.update({f"HV({m}) / HV(retune)": v / volumes["retune"] for m, v in volumes.items()})
-    print(json.dumps({"ratios": ratios, "noise_floor": report.get("noise_floor"), "fidelity": report.get("fidelity"),
-                      "pearson": report["pearson"].get("paragon")}, indent=1))
+    result = run_recbole_paragon(args.model, args.dataset, None, {**overrides, "run_dir": run_dir,
+                                                                  "generator_seed": seed})
+    print(f"generator seed {seed}: report in {run_dir}")
+    print(summary_table(result["report"]))
+    return result["report"]
+
+
+def _mean_sd(values) -> str:
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    if not values:
+        return "—"
+    return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.3f}"
+
+
+def seed_summary(reports):
+    """One row per method: mean ± sd over the seeds' reports."""
+    objectives = reports[0]["objectives"]
+    keys = reports[0]["hypervolume_reference"]["metrics"]
+    rows = []
+    for method in reports[0]["methods"]:
+        hv = [r["hypervolume"][method] / r["hypervolume"]["retune"] for r in reports if r["hypervolume"].get("retune")]
+        grid = [[r["spearman"][method].get(o) for r in reports] for o in objectives]
+        rays = [[r["ray_spearman"][method].get(o) for r in reports] for o in objectives]
+        fidelity = [[(r.get("fidelity") or {}).get(method, {}).get(k, np.nan) / r["noise_floor"][k]
+                     for r in reports if r.get("noise_floor", {}).get(k)] for k in keys]
+        ms = [1000 * r["timing"][method] for r in reports]
+        rows.append([method, _mean_sd(hv), *map(_mean_sd, grid), *map(_mean_sd, rays), *map(_mean_sd, fidelity),
+                     _mean_sd(ms)])
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Multi-objective strategies side by side on ml-100k, in one run: linear scalarisation vs PUB vs PMTRec.
 
     python benchmarks/strategies.py [--points 11] [--epochs 6] [--seeds 0 1 2] [--skip-adapters] [--skip-backbone]
+    python benchmarks/strategies.py --three [--group_by activity] [--fairness_loss worst_group] [--seeds 0 1 2]
 
 1. Adapter tuning: on one frozen SASRec backbone, an adapter per preference w_acc = 0, .1, ..., 1 with each strategy;
    test NDCG@10 / AlphaNDCG@10 per point, Hypervolume of each strategy's front against one shared reference point,
@@ -9,6 +10,10 @@
    auxiliary task) vs linear / PUB / PMTRec on [CE, category BCE] at weights 1 : backbone_auxiliary_weights; the same
    epochs (no early stopping, final model tested) and seeds for all; test NDCG@10 and Recall@10 mean ± std over the
    seeds, and training seconds per epoch.
+3. ``--three``: three objectives (accuracy, diversity, fairness; the fairness loss is far smaller than CE, the case
+   PUB and PMTRec were made for) on the simplex grid of step 0.25 (15 preferences): per strategy and tuning seed, the
+   3-D hypervolume (one reference for all) and per objective Spearman over the grid and along the rays; mean ± sd
+   over the seeds, and which strategy wins beyond the seed spread.
 """
 import argparse
 import os
@@ -21,6 +26,8 @@ from recbole.utils import init_seed
 
 from recbole_paragon import pipeline
 from recbole_paragon.evaluation import controllability, hypervolumes
+from recbole_paragon.evaluation.measures import ray_controllability
+from recbole_paragon.preference import simplex_grid
 from recbole_paragon.quick_start import build_config
 from recbole_paragon.training import BackboneTrainer
 from recbole_paragon.registry import get_model
@@ -105,6 +112,50 @@ def backbone_strategies(epochs: int, seeds) -> None:
                 ["training", "NDCG@10", "Recall@10", "s / epoch", "vs plain"])
 
 
+THREE = {"accuracy": ("ndcg@10", "max"), "diversity": ("alphandcg@10", "max"), "fairness": ("groupgap@10", "min")}
+
+
+def three_objective_fronts(seeds, overrides) -> None:
+    config, _, splits, backbone = backbone_run(overrides={"objectives": list(THREE), **overrides})
+    pipeline.add_objective_metrics(config)
+    trainer = pipeline.adapter_trainer(config, backbone["model"], *splits)
+    grid = simplex_grid(3, 0.25)
+    results = {}  # (strategy, seed) -> entries
+    for seed in seeds:
+        for strategy in STRATEGIES:
+            trainer.strategy_name = strategy
+            results[(strategy, seed)] = [{"preference": w.tolist(), "metrics": dict(trainer.evaluate_vector(
+                trainer.tune(w, seed=seed)[-1][1], "test"))} for w in grid]
+    named = {f"{s}/{seed}": entries for (s, seed), entries in results.items()}
+    keys, directions = [m for m, _ in THREE.values()], [d for _, d in THREE.values()]
+    volumes, reference = hypervolumes(named, keys, directions)
+    grid_control = controllability(named, THREE, list(THREE))
+    ray_control = ray_controllability(named, THREE, list(THREE))
+    print(f"\n3. three objectives {list(THREE)}, {len(grid)} preferences (step 0.25), {trainer.steps} steps, "
+          f"tuning seeds {list(seeds)}, fairness_loss={config['fairness_loss']}, group_by={config['group_by']}, "
+          f"objective_scale={config['objective_scale']}; 3-D HV reference {reference}")
+
+    def mean_std(values):
+        return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
+
+    rows, hv = [], {}
+    for strategy in STRATEGIES:
+        names = [f"{strategy}/{seed}" for seed in seeds]
+        hv[strategy] = [volumes[n] for n in names]
+        rows.append([strategy, mean_std([v * 1e6 for v in hv[strategy]])]
+                    + [mean_std([grid_control[n][o]["spearman"] for n in names]) for o in THREE]
+                    + [mean_std([ray_control[n][o] for n in names]) for o in THREE])
+    print_table(rows, ["strategy", "HV x 1e6"] + [f"Spearman {o}" for o in THREE]
+                + [f"ray Spearman {o}" for o in THREE])
+    best = max(STRATEGIES, key=lambda s: statistics.mean(hv[s]))
+    others = [s for s in STRATEGIES if s != best]
+    margin = {s: statistics.mean(hv[best]) - statistics.mean(hv[s]) for s in others}
+    spread = {s: (statistics.stdev(hv[best]) + statistics.stdev(hv[s])) if len(seeds) > 1 else 0.0 for s in others}
+    verdict = [f"{best} vs {s}: +{margin[s] * 1e6:.3f}e-6, {'beyond' if margin[s] > spread[s] else 'within'} the "
+               f"seed spread ({spread[s] * 1e6:.3f}e-6)" for s in others]
+    print(f"largest mean HV: {best}; " + "; ".join(verdict))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=11)
@@ -112,8 +163,17 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--skip-adapters", action="store_true")
     parser.add_argument("--skip-backbone", action="store_true")
+    parser.add_argument("--three", action="store_true", help="only the three-objective comparison")
+    parser.add_argument("--group_by", default="activity")
+    parser.add_argument("--fairness_loss", default=None)
+    parser.add_argument("--objective_scale", default=None)
     args = parser.parse_args()
     print(f"machine: {machine()}")
+    if args.three:
+        overrides = {k: v for k, v in (("group_by", args.group_by), ("fairness_loss", args.fairness_loss),
+                                       ("objective_scale", args.objective_scale)) if v}
+        three_objective_fronts(args.seeds, overrides)
+        return
     if not args.skip_adapters:
         adapter_fronts(args.points)
     if not args.skip_backbone:

@@ -117,6 +117,7 @@ def main() -> None:
     parser.add_argument("--group_by", default=None, help="field | activity | popularity | length")
     parser.add_argument("--group_quantile", type=float, default=None)
     parser.add_argument("--fairness_loss", nargs="+", default=[None], help="one or more of gap worst_group cvar")
+    parser.add_argument("--objective_scale", default=None, help="none | initial")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--levelling", action="store_true", help="the three-objective no-levelling-down sweep")
     args = parser.parse_args()
@@ -124,11 +125,13 @@ def main() -> None:
     for loss in args.fairness_loss:
         overrides = {"objectives": objectives, "metrics": METRICS}
         overrides.update({k: v for k, v in (("group_by", args.group_by), ("group_quantile", args.group_quantile),
-                                            ("fairness_loss", loss)) if v is not None})
+                                            ("fairness_loss", loss),
+                                            ("objective_scale", args.objective_scale)) if v is not None})
         config, _, splits, backbone = backbone_run(overrides=overrides)
         trainer = pipeline.adapter_trainer(config, backbone["model"], *splits)
         print(f"\nmachine: {machine()}; ml-100k test split; objectives {objectives}; tuning seeds {args.seeds}; "
-              f"fairness_loss={config['fairness_loss']}, group_by={config['group_by']}; values mean ± sd over seeds")
+              f"fairness_loss={config['fairness_loss']}, group_by={config['group_by']}, objective_scale="
+              f"{config['objective_scale']}; values mean ± sd over seeds")
         if "fairness" in objectives:
             backbone_gap(trainer)
         if args.levelling:

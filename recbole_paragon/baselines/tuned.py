@@ -76,5 +76,5 @@ def retrain_model(context, preference: torch.Tensor):
             scores = model.score_representation(rows)
             batch = CachedBatch(hidden, interaction[model.POS_ITEM_ID], interaction[model.USER_ID],
                                 top_candidates(scores, candidates))
-            weighted_step(objectives, strategy, optimizer, parameters, batch, rows, scores)
+            weighted_step(objectives, strategy, optimizer, parameters, batch, rows, scores, trainer.loss_scales())
     return model.eval()

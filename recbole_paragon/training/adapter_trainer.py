@@ -19,11 +19,13 @@ from recbole_paragon.training.progress import progress
 
 def weighted_step(objectives: Sequence[Objective], strategy: Strategy, optimizer: torch.optim.Optimizer,
                   parameters: List[torch.Tensor], batch: CachedBatch, rows: torch.Tensor,
-                  scores: torch.Tensor) -> Dict[str, float]:
-    """One optimisation step on the objectives' losses for adapted ``rows`` and their ``scores``, combined by the
-    strategy (adapter tuning and whole-model retraining share it)."""
-    return strategy.step([objective.loss(batch, rows, scores) for objective in objectives], optimizer, parameters,
-                         rows=rows)
+                  scores: torch.Tensor, scales: Optional[torch.Tensor] = None) -> Dict[str, float]:
+    """One optimisation step on the objectives' losses for adapted ``rows`` and their ``scores`` (each divided by
+    its scale, if given), combined by the strategy (adapter tuning and whole-model retraining share it)."""
+    losses = [objective.loss(batch, rows, scores) for objective in objectives]
+    if scales is not None:
+        losses = [loss / scale for loss, scale in zip(losses, scales)]
+    return strategy.step(losses, optimizer, parameters, rows=rows)
 
 
 class AdapterTrainer(Trainer):
@@ -45,6 +47,10 @@ class AdapterTrainer(Trainer):
         self.caches: Dict[str, RepresentationCache] = {}
         self.loaders: Dict[str, object] = {}
         self.split_evaluator: Optional[SplitEvaluator] = None
+        self.objective_scale = str(setting(config, "objective_scale"))
+        if self.objective_scale not in ("none", "initial"):
+            raise ValueError(f"objective_scale must be none or initial, got {self.objective_scale!r}")
+        self._scales: Optional[torch.Tensor] = None
 
     # -- set-up ------------------------------------------------------------------------------------------------------
     def prepare(self, train_data, valid_data=None, test_data=None) -> None:
@@ -59,6 +65,21 @@ class AdapterTrainer(Trainer):
         for objective in self.objectives:
             objective.prepare(self.caches["train"])
         self.split_evaluator = SplitEvaluator(self.config, self.model, train_data, self.caches)
+
+    @torch.no_grad()
+    def loss_scales(self) -> Optional[torch.Tensor]:
+        """``objective_scale: initial``: each objective's loss magnitude for the plain backbone (identity adapter)
+        on the first training rows, so that ``Σ wᵢ·Lᵢ/|Lᵢ⁰|`` weighs objectives of very different magnitudes
+        (CE ≈ 7, a group gap ≈ 0.03) on one scale; ``none``: no scaling (None)."""
+        if self.objective_scale == "none":
+            return None
+        if self._scales is None:
+            cache = self.caches["train"]
+            batch = cache.batch(torch.arange(min(len(cache), 8 * self.batch_size)))
+            scores = self.model.score_representation(batch.hidden)
+            values = torch.stack([o.loss(batch, batch.hidden, scores).abs() for o in self.objectives])
+            self._scales = values.clamp_min(1e-8)
+        return self._scales
 
     def objectives_by_name(self, name: str):
         for objective in self.objectives:
@@ -99,12 +120,13 @@ class AdapterTrainer(Trainer):
         optimizer = torch.optim.Adam(parameters, lr=self.learning_rate)
         strategy = build_strategy(self.strategy_name, self.config, weights)
         saved = []
+        scales = self.loss_scales()
         steps_per_epoch = max(1, len(cache) // self.batch_size)
         for step in progress(range(1, steps + 1), "adapter", show_progress, leave=False):
             batch = batches(generator)
             rows = self.model.adapter(batch.hidden)
             weighted_step(self.objectives, strategy, optimizer, parameters, batch, rows,
-                          self.model.score_representation(rows))
+                          self.model.score_representation(rows), scales)
             if step % steps_per_epoch == 0:
                 strategy.on_epoch_end(step // steps_per_epoch - 1)
             if step in keep:

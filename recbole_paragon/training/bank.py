@@ -17,7 +17,7 @@ import torch
 from recbole_paragon.artifacts import (BANK_METADATA, BANK_TENSORS, ArtifactError, load_tensors,
                                        read_json, save_tensors, tensors_fingerprint, write_json)
 from recbole_paragon.preference import matches_any, normalize_preference, simplex_grid
-from recbole_paragon.settings import setting
+from recbole_paragon.settings import setting, settings_with_prefix
 from recbole_paragon.training.progress import progress
 
 
@@ -127,6 +127,9 @@ def bank_settings(config, trainer) -> Dict[str, Any]:
         "adapter_batch_size": trainer.batch_size,
         "hidden_size": trainer.model.adapter.hidden_size,
         "adapter_dim": trainer.model.adapter.adapter_dim,
+        # how the objectives and the strategy are computed: another loss is another bank
+        "objective_settings": settings_with_prefix(config, "diversity_", "fairness_", "group_", "alpha_ndcg_",
+                                                   "objective_", f"{trainer.strategy_name}_"),
     }
 
 

@@ -62,7 +62,8 @@ class GeneratorTrainer:
         self.time_budget = float(setting(config, "hypernet_time_budget" if self.kind == "hypernet"
                                          else "generator_time_budget"))
         self.condition_on_step = bool(setting(config, "generator_condition_on_step"))
-        self.seed = int(setting(config, "seed"))
+        seed = setting(config, "generator_seed")
+        self.seed = int(setting(config, "seed") if seed is None else seed)
         self.objective_metrics = [o.metric() for o in adapter_trainer.objectives]
         self.history: List[Dict[str, float]] = []
         self._check_bank()
@@ -173,7 +174,7 @@ class GeneratorTrainer:
         return {"steps": int(setting(self.config, "generate_steps")),
                 "sampler": str(setting(self.config, "generate_sampler")),
                 "guidance_scale": float(setting(self.config, "guidance_scale")),
-                "seed": int(setting(self.config, "seed")),
+                "seed": self.seed,
                 "num_threads": int(setting(self.config, "generate_threads"))}
 
     def _fit_hypernet(self, validation: torch.Tensor, show_progress: bool):
@@ -189,6 +190,8 @@ class GeneratorTrainer:
         cache = trainer.caches["train"]
         rng = torch.Generator().manual_seed(self.seed)
         simplex = torch.distributions.Dirichlet(torch.ones(len(trainer.objective_names)))
+        scales = trainer.loss_scales()
+        scales = torch.ones(len(trainer.objectives)) if scales is None else scales
 
         def step_fn():
             preferences = simplex.sample((groups,))
@@ -198,7 +201,7 @@ class GeneratorTrainer:
                 batch = cache.batch(torch.randint(len(cache), (trainer.batch_size // groups,), generator=rng))
                 rows = apply_adapter_vector(batch.hidden, vector, adapter.adapter_dim)
                 scores = trainer.model.score_representation(rows)
-                losses = torch.stack([o.loss(batch, rows, scores) for o in trainer.objectives])
+                losses = torch.stack([o.loss(batch, rows, scores) for o in trainer.objectives]) / scales
                 total = total + (preference * losses).sum() / groups
             optimizer.zero_grad()
             total.backward()
