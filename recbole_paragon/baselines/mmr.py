@@ -8,6 +8,7 @@ import torch
 
 from recbole_paragon.baselines.base import AdaptationMethod, Entry, register, timed
 from recbole_paragon.objectives.base import first_topk
+from recbole_paragon.objectives.category_index import dense_to_ids, distinct_category_ids
 from recbole_paragon.objectives.side_information import multi_hot
 from recbole_paragon.settings import setting
 
@@ -24,6 +25,22 @@ def multi_hot_categories(item_category_ids: Tensor, n_categories: Optional[int] 
     return torch.nn.functional.pad(multi_hot(ids, width), (1, 0))
 
 
+def category_id_rows(item_categories: Tensor) -> Tensor:
+    """Distinct padded category ids ``[N, c]`` from ids (integer) or a 0/1 multi-hot (float) ``[N, C]``."""
+    if item_categories.is_floating_point():
+        return dense_to_ids(item_categories)
+    return distinct_category_ids(item_categories)
+
+
+def jaccard_to(cats: Tensor, sizes: Tensor, chosen: Tensor, chosen_sizes: Tensor) -> Tensor:
+    """Jaccard similarity ``[U, n]`` of the category sets ``cats [U, n, c]`` (sizes ``[U, n]``) to one chosen set
+    per user ``chosen [U, c]`` (sizes ``[U]``); 0 when both sets are empty."""
+    inter = ((cats[:, :, :, None] == chosen[:, None, None, :]) & (chosen > 0)[:, None, None, :]).sum((2, 3)).double()
+    union = sizes + chosen_sizes[:, None] - inter
+    nonempty = union > 0
+    return torch.where(nonempty, inter / torch.where(nonempty, union, torch.ones_like(union)), torch.zeros_like(union))
+
+
 @torch.no_grad()
 def mmr_rerank(scores: Tensor, item_categories: Tensor, lam: float, k: int,
                candidates: Optional[int] = None) -> Tensor:
@@ -32,8 +49,10 @@ def mmr_rerank(scores: Tensor, item_categories: Tensor, lam: float, k: int,
     Among each user's top-``candidates`` items (default ``mmr_candidates``; finite scores only; item 0 is never a
     candidate), greedily pick
     ``k`` items maximising ``lam·rel(i) − (1−lam)·max_{j picked} sim(i, j)``: ``rel`` = scores min-max normalised
-    per user over the candidates, ``sim`` = (weighted) Jaccard of the rows of ``item_categories [N, C]`` (multi-hot;
-    0 if both are empty). Ties go to the higher original score, so ``lam = 1`` reproduces the plain top-k exactly.
+    per user over the candidates, ``sim`` = Jaccard of the items' category sets (0 if both are empty). Ties go to
+    the higher original score, so ``lam = 1`` reproduces the plain top-k exactly. ``item_categories [N, ·]`` is
+    either a float 0/1 multi-hot ``[N, C]`` or integer padded category ids ``[N, c]`` (0 = padding); similarity is
+    computed on ids, so its cost grows with c, not with the number of categories.
 
     Returns a score matrix for a top-k evaluator: the picked items score ``k, k−1, …, 1`` in pick order; every other
     finite score is shifted below them (``score − row max − 1 ≤ −1``), keeping its original order; item 0 and
@@ -44,7 +63,8 @@ def mmr_rerank(scores: Tensor, item_categories: Tensor, lam: float, k: int,
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lam must be in [0, 1], got {lam}")
     n_users, n_items = scores.shape
-    if item_categories.shape[0] != n_items:
+    ids = category_id_rows(item_categories).to(scores.device)
+    if ids.shape[0] != n_items:
         raise ValueError(f"item_categories has {item_categories.shape[0]} rows, scores {n_items} items")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -65,7 +85,8 @@ def mmr_rerank(scores: Tensor, item_categories: Tensor, lam: float, k: int,
     rel = torch.where(spread > 0, (cand_scores - low) / safe_spread, torch.ones_like(cand_scores))
     rel = torch.where(valid, rel, torch.zeros_like(rel))
 
-    cats = item_categories.to(device=scores.device, dtype=torch.double)[cand_items]  # [U, n_cand, C]
+    cats = ids[cand_items]  # [U, n_cand, c]
+    sizes = (cats > 0).sum(-1).double()
     max_sim = torch.zeros_like(rel)
     available = valid.clone()
     rows = torch.arange(n_users, device=scores.device)
@@ -78,13 +99,7 @@ def mmr_rerank(scores: Tensor, item_categories: Tensor, lam: float, k: int,
         picks.append(choice)
         picked_ok.append(ok)
         available[rows[ok], choice[ok]] = False
-        chosen = cats[rows, choice]  # [U, C]
-        inter = torch.minimum(cats, chosen[:, None, :]).sum(dim=-1)
-        union = torch.maximum(cats, chosen[:, None, :]).sum(dim=-1)
-        nonempty = union > 0
-        safe_union = torch.where(nonempty, union, torch.ones_like(union))
-        sim = torch.where(nonempty, inter / safe_union, torch.zeros_like(union))
-        max_sim = torch.maximum(max_sim, sim)
+        max_sim = torch.maximum(max_sim, jaccard_to(cats, sizes, cats[rows, choice], sizes[rows, choice]))
 
     finite = torch.isfinite(work)
     row_max = torch.where(finite, work, torch.full_like(work, -math.inf)).max(dim=1, keepdim=True).values
@@ -106,7 +121,7 @@ class MMR(AdaptationMethod):
     def adapt(self, preference: torch.Tensor) -> Entry:
         context = self.context
         lam = float(preference[context.objective_index("accuracy")])
-        categories = context.trainer.objectives[context.objective_index("diversity")].item_categories
+        categories = context.trainer.objectives[context.objective_index("diversity")].category_ids
         k, candidates = first_topk(context.config), int(setting(context.config, "mmr_candidates"))
         seconds = []
 

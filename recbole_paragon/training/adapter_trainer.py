@@ -10,16 +10,22 @@ from recbole.trainer import Trainer
 from recbole_paragon.evaluation.evaluator import SplitEvaluator
 from recbole_paragon.model.cache import RepresentationCache
 from recbole_paragon.objectives import Objective, build_objectives, configured_objectives
-from recbole_paragon.objectives.base import CachedBatch
+from recbole_paragon.objectives.base import CachedBatch, Scores
 from recbole_paragon.preference import PreferenceLike, as_preference
 from recbole_paragon.settings import setting, torch_threads
 from recbole_paragon.strategies import Strategy, build_strategy
 from recbole_paragon.training.progress import progress
 
 
+def cache_candidates(config, objectives: Sequence[Objective]) -> int:
+    """How many of the backbone's top items per row to cache: the most any objective reads (at least
+    ``diversity_candidates``)."""
+    return max([int(setting(config, "diversity_candidates"))] + [int(o.candidates) for o in objectives])
+
+
 def weighted_step(objectives: Sequence[Objective], strategy: Strategy, optimizer: torch.optim.Optimizer,
                   parameters: List[torch.Tensor], batch: CachedBatch, rows: torch.Tensor,
-                  scores: torch.Tensor, scales: Optional[torch.Tensor] = None) -> Dict[str, float]:
+                  scores: Scores, scales: Optional[torch.Tensor] = None) -> Dict[str, float]:
     """One optimisation step on the objectives' losses for adapted ``rows`` and their ``scores`` (each divided by
     its scale, if given), combined by the strategy (adapter tuning and whole-model retraining share it)."""
     losses = [objective.loss(batch, rows, scores) for objective in objectives]
@@ -57,7 +63,7 @@ class AdapterTrainer(Trainer):
         """Freeze the backbone, build the objectives (checking side information) and cache every split."""
         self.objectives = build_objectives(self.objective_names, self.config, train_data.dataset, self.model)
         self.model.freeze_backbone()
-        candidates = int(setting(self.config, "diversity_candidates"))
+        candidates = cache_candidates(self.config, self.objectives)
         for split, loader in (("train", train_data), ("valid", valid_data), ("test", test_data)):
             if loader is not None:
                 self.loaders[split] = loader
@@ -76,7 +82,7 @@ class AdapterTrainer(Trainer):
         if self._scales is None:
             cache = self.caches["train"]
             batch = cache.batch(torch.arange(min(len(cache), 8 * self.batch_size)))
-            scores = self.model.score_representation(batch.hidden)
+            scores = Scores(batch.hidden, self.model)
             values = torch.stack([o.loss(batch, batch.hidden, scores).abs() for o in self.objectives])
             self._scales = values.clamp_min(1e-8)
         return self._scales
@@ -125,8 +131,8 @@ class AdapterTrainer(Trainer):
         for step in progress(range(1, steps + 1), "adapter", show_progress, leave=False):
             batch = batches(generator)
             rows = self.model.adapter(batch.hidden)
-            weighted_step(self.objectives, strategy, optimizer, parameters, batch, rows,
-                          self.model.score_representation(rows), scales)
+            weighted_step(self.objectives, strategy, optimizer, parameters, batch, rows, Scores(rows, self.model),
+                          scales)
             if step % steps_per_epoch == 0:
                 strategy.on_epoch_end(step // steps_per_epoch - 1)
             if step in keep:

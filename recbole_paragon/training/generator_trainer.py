@@ -18,6 +18,7 @@ import torch
 from recbole_paragon.generators import DiffusionGenerator, HyperNetwork, check_generator_kind
 from recbole_paragon.generators.conditions import condition_vectors
 from recbole_paragon.model.adapter import Adapter, apply_adapter_vector
+from recbole_paragon.objectives.base import Scores
 from recbole_paragon.preference import matches_any
 from recbole_paragon.settings import setting, torch_threads
 from recbole_paragon.training.adapter_trainer import AdapterTrainer
@@ -200,7 +201,7 @@ class GeneratorTrainer:
             for preference, vector in zip(preferences, vectors):
                 batch = cache.batch(torch.randint(len(cache), (trainer.batch_size // groups,), generator=rng))
                 rows = apply_adapter_vector(batch.hidden, vector, adapter.adapter_dim)
-                scores = trainer.model.score_representation(rows)
+                scores = Scores(rows, trainer.model)
                 losses = torch.stack([o.loss(batch, rows, scores) for o in trainer.objectives]) / scales
                 total = total + (preference * losses).sum() / groups
             optimizer.zero_grad()
