@@ -16,6 +16,10 @@ from recbole_paragon.settings import setting, torch_threads
 from recbole_paragon.strategies import Strategy, build_strategy
 from recbole_paragon.training.progress import progress
 
+#: The cached split that bank checkpoints and generator validation are measured on: ``selection_users`` users of the
+#: validation split (all of them when ``selection_users`` is null or covers them).
+SELECTION = "selection"
+
 
 def cache_candidates(config, objectives: Sequence[Objective]) -> int:
     """How many of the backbone's top items per row to cache: the most any objective reads (at least
@@ -57,6 +61,7 @@ class AdapterTrainer(Trainer):
         if self.objective_scale not in ("none", "initial"):
             raise ValueError(f"objective_scale must be none or initial, got {self.objective_scale!r}")
         self._scales: Optional[torch.Tensor] = None
+        self.selection_users: Optional[int] = None  # users in the selection sample; None = the whole valid split
 
     # -- set-up ------------------------------------------------------------------------------------------------------
     def prepare(self, train_data, valid_data=None, test_data=None) -> None:
@@ -68,6 +73,11 @@ class AdapterTrainer(Trainer):
             if loader is not None:
                 self.loaders[split] = loader
                 self.caches[split] = RepresentationCache.build(self.model, loader, candidates)
+        if "valid" in self.caches:
+            self.caches[SELECTION] = self.caches["valid"].user_sample(setting(self.config, "selection_users"),
+                                                                      int(setting(self.config, "seed")))
+            sampled = self.caches[SELECTION] is not self.caches["valid"]
+            self.selection_users = int(setting(self.config, "selection_users")) if sampled else None
         for objective in self.objectives:
             objective.prepare(self.caches["train"])
         self.split_evaluator = SplitEvaluator(self.config, self.model, train_data, self.caches)
@@ -143,6 +153,11 @@ class AdapterTrainer(Trainer):
     def evaluate_vector(self, vector: Optional[torch.Tensor], split: str = "valid") -> "OrderedDict[str, float]":
         """RecBole metrics (config ``metrics``/``topk``) of an adapter on the cached ``split``; None = identity."""
         return self.split_evaluator.vector(vector, split)
+
+    def evaluate_selection(self, vector: Optional[torch.Tensor]) -> "OrderedDict[str, float]":
+        """Metrics of an adapter on the selection sample of the validation split (``selection_users``): what the
+        bank records for every checkpoint and what generator training validates on."""
+        return self.split_evaluator.vector(vector, SELECTION)
 
     # -- RecBole's trainer shape ---------------------------------------------------------------------------------------
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
