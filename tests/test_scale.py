@@ -134,3 +134,12 @@ def test_tuning_with_candidate_ce_and_diversity_never_scores_the_whole_catalogue
 def test_progress_bars_stay_off_when_output_is_not_a_terminal(capsys):
     assert list(progress(range(3), "bar", enabled=True)) == [0, 1, 2]
     assert "\r" not in capsys.readouterr().err  # pytest's captured stderr is not a terminal
+
+
+def test_recbole_training_with_show_progress_draws_no_bar_off_a_terminal(in_tmp_dir, tiny_config_dict, capfd):
+    from recbole_paragon import run_recbole_paragon
+
+    run_recbole_paragon(model="SASRec", dataset="ml-tiny", config_file_list=[TEST_CONFIG],
+                        config_dict={**tiny_config_dict, "show_progress": True, "stage": "backbone"})
+    captured = capfd.readouterr()
+    assert "\r" not in captured.err and "\r" not in captured.out
