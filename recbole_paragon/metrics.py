@@ -16,7 +16,10 @@ the training split), 0 = unknown (such users are left out of group comparisons).
 from __future__ import annotations
 
 import functools
-from typing import Dict, Optional
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
 
 import torch
 from recbole.evaluator import register
@@ -41,9 +44,35 @@ def _discount(k: int, device: torch.device) -> Tensor:
     return 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float, device=device))
 
 
+@dataclass
+class _Catalogue:
+    """What every evaluation of one item-category table shares: its distinct ids, its number of categories and the
+    greedy ideal α-DCG per (k, α)."""
+
+    ids: Tensor
+    n_categories: int
+    ideals: Dict[Tuple[int, float], float] = field(default_factory=dict)
+
+
+_CATALOGUES: "OrderedDict[bytes, _Catalogue]" = OrderedDict()
+
+
+def _catalogue(item_categories: Tensor) -> _Catalogue:
+    """The table's :class:`_Catalogue`, computed once per content (RecBole hands every evaluation a fresh copy)."""
+    key = hashlib.sha1(item_categories.detach().cpu().contiguous().numpy().tobytes()).digest() + \
+        str(tuple(item_categories.shape)).encode()
+    if key not in _CATALOGUES:
+        _CATALOGUES[key] = _Catalogue(distinct_category_ids(item_categories),
+                                      int((item_categories.unique() > 0).sum()))
+        while len(_CATALOGUES) > 4:
+            _CATALOGUES.popitem(last=False)
+    _CATALOGUES.move_to_end(key)
+    return _CATALOGUES[key]
+
+
 def _list_categories(topk_items: Tensor, item_categories: Tensor, k: int) -> Tensor:
     """Distinct padded category ids ``[U, k, c]`` of each user's top-k items."""
-    return distinct_category_ids(item_categories)[topk_items[:, :k]]
+    return _catalogue(item_categories).ids.to(topk_items.device)[topk_items[:, :k]]
 
 
 def alpha_dcg_at_k(topk_items: Tensor, item_categories: Tensor, k: int, alpha: float) -> Tensor:
@@ -68,7 +97,10 @@ def ideal_alpha_dcg(item_categories: Tensor, k: int, alpha: float) -> float:
     With category-only relevance this is the same for every user. Greedy is the standard approximation of the
     (NP-hard) ideal, so α-NDCG can in rare cases slightly exceed 1. The greedy itself is the diversity objective's.
     """
-    return float(ideal_alpha_dcg_ids(distinct_category_ids(item_categories)[None], k, alpha)[0])
+    catalogue = _catalogue(item_categories)
+    if (k, alpha) not in catalogue.ideals:
+        catalogue.ideals[(k, alpha)] = float(ideal_alpha_dcg_ids(catalogue.ids[None], k, alpha)[0])
+    return catalogue.ideals[(k, alpha)]
 
 
 def alpha_ndcg_at_k(
@@ -97,9 +129,10 @@ def category_coverage_at_k(
 ) -> Tensor:
     """Per-user fraction of all categories present in the top-k; by default "all" = every id any item carries."""
     if n_categories is None:
-        n_categories = int((item_categories.unique() > 0).sum())
-    local, _ = row_local_ids(_list_categories(topk_items, item_categories, k))
-    return local.flatten(1).amax(1).float() / max(n_categories, 1)  # local ids run 1..(distinct categories)
+        n_categories = _catalogue(item_categories).n_categories
+    ordered = _list_categories(topk_items, item_categories, k).flatten(1).sort(1).values
+    distinct = (ordered[:, :1] > 0).sum(1) + ((ordered[:, 1:] != ordered[:, :-1]) & (ordered[:, 1:] > 0)).sum(1)
+    return distinct.float() / max(n_categories, 1)
 
 
 def ndcg_at_k(topk_hits: Tensor, positives_count: Tensor, k: Optional[int] = None) -> Tensor:

@@ -65,9 +65,12 @@ def test_dense_to_ids_and_back():
         dense_to_ids(torch.tensor([[0.5, 1.0]]))
 
 
-def test_row_local_ids_renumber_per_row():
+def test_row_local_ids_renumber_wide_ids_per_row_and_keep_narrow_ones():
     local, size = row_local_ids(torch.tensor([[[7, 0], [3, 7]], [[0, 0], [9, 0]]]))
     assert local.tolist() == [[[2, 0], [1, 2]], [[0, 0], [1, 0]]] and size == 3
+    narrow = torch.tensor([[[2, 0], [3, 2]], [[0, 0], [1, 0]]])  # ids up to 3 <= 4 slots per row
+    local, size = row_local_ids(narrow)
+    assert torch.equal(local, narrow) and size == 4
 
 
 def test_shares_category_matches_multi_hot(catalogue):

@@ -143,3 +143,36 @@ def test_recbole_training_with_show_progress_draws_no_bar_off_a_terminal(in_tmp_
                         config_dict={**tiny_config_dict, "show_progress": True, "stage": "backbone"})
     captured = capfd.readouterr()
     assert "\r" not in captured.err and "\r" not in captured.out
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@pytest.mark.parametrize("metrics, positives, fast", [(["Recall", "NDCG", "AlphaNDCG"], 1, True),
+                                                      (["NDCG", "MRR"], 1, True), (["NDCG"], 2, False),
+                                                      (["NDCG", "GAUC"], 1, False)])
+def test_one_topk_collection_equals_recboles(metrics, positives, fast, monkeypatch):
+    from recbole.data.interaction import Interaction
+    from recbole.evaluator.collector import Collector
+
+    from recbole_paragon import compat
+
+    config = {"metrics": metrics, "topk": [5, 10], "metric_decimal_place": 4, "eval_args": {"mode": "full"},
+              "device": "cpu", "USER_ID_FIELD": "user_id", "LABEL_FIELD": "label", "category_field": "class"}
+    generator = torch.Generator().manual_seed(0)
+    scores = torch.randn(64, 300, generator=generator).round(decimals=1)  # ties: both must break them alike
+    scores[:, 0] = -math.inf
+    rows = torch.arange(64).repeat_interleave(positives)
+    items = torch.randint(1, 300, (64 * positives,), generator=generator)
+    args = (scores, Interaction({"user_id": torch.arange(64)}), rows, items)
+    patched, recbole = Collector(config), Collector(config)
+    dense = []
+    zeros_like = torch.zeros_like
+    monkeypatch.setattr(torch, "zeros_like", lambda *a, **k: dense.append(1) or zeros_like(*a, **k))
+    Collector.eval_batch_collect(patched, *args)
+    assert bool(dense) != fast  # the fast path builds no [rows, n_items] positives matrix
+    monkeypatch.undo()
+    compat.ORIGINAL_EVAL_BATCH_COLLECT(recbole, *args)
+    for key in ("rec.items", "rec.topk"):
+        if key in recbole.data_struct:
+            assert torch.equal(patched.data_struct.get(key), recbole.data_struct.get(key)), key

@@ -15,9 +15,8 @@ from recbole_paragon.objectives.base import CachedBatch
 
 def top_candidates(scores: torch.Tensor, count: int) -> torch.Tensor:
     """The ``count`` best-scored items of each row ``[B, count]`` (item 0, the padding, never among them)."""
-    scores = scores.detach().clone()
-    scores[:, 0] = -torch.inf
-    return scores.topk(min(count, scores.shape[1] - 1), dim=1).indices
+    real = scores.detach()[:, 1:]  # a view: no copy of the [B, n_items] scores
+    return real.topk(min(count, real.shape[1]), dim=1).indices + 1
 
 
 @dataclass

@@ -104,6 +104,14 @@ UNSUPPORTED: Dict[str, str] = {
 _UNTESTED = "not yet wrapped and tested; supported backbones: {supported}"
 
 
+class _RepresentationCaptured(Exception):
+    """Raised by ``forward`` to stop ``full_sort_predict`` once the representation is captured."""
+
+    def __init__(self, representation: torch.Tensor) -> None:
+        super().__init__("representation captured")
+        self.representation = representation
+
+
 class ParagonMixin:
     """Adds a residual adapter after the backbone's ``forward`` and the tools to tune it with a frozen backbone."""
 
@@ -123,12 +131,15 @@ class ParagonMixin:
         self.adapter.requires_grad_(bool(setting(config, "train_adapter_with_backbone")))
         self.auxiliary_tasks = build_auxiliary_tasks(config, dataset, embedding.embedding_dim)
         self._captured: Optional[list] = None
+        self._stop_after_forward = False
 
     # -- the only override of the backbone ------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
         representation = super().forward(*args, **kwargs)
         if self._captured is not None:
             self._captured.append(representation)
+            if getattr(self, "_stop_after_forward", False):
+                raise _RepresentationCaptured(representation)
         return self.adapter(representation)
 
     def backbone_losses(self, interaction) -> Tuple[List[torch.Tensor], torch.Tensor]:
@@ -180,13 +191,18 @@ class ParagonMixin:
         return self.differentiable_representation(interaction)
 
     def differentiable_representation(self, interaction) -> torch.Tensor:
-        """As :meth:`sequence_representation`, keeping the graph (to train the whole model on other losses)."""
-        self._captured = []
+        """As :meth:`sequence_representation`, keeping the graph (to train the whole model on other losses).
+
+        ``full_sort_predict`` prepares the input exactly as evaluation does and calls ``forward`` once (every wrapped
+        backbone does); it is stopped right after that call, so the all-item scores it would compute next are not."""
+        self._captured, self._stop_after_forward = [], True
         try:
             self.full_sort_predict(interaction)
             captured = self._captured[-1]
+        except _RepresentationCaptured as stop:
+            captured = stop.representation
         finally:
-            self._captured = None
+            self._captured, self._stop_after_forward = None, False
         if captured.dim() == 3:  # per-position output (BERT4Rec): the scored position is the last one
             captured = self.gather_indexes(captured, interaction[self.ITEM_SEQ_LEN] - 1)
         return captured

@@ -23,20 +23,21 @@ from recbole_paragon.settings import setting
 
 
 def candidate_cross_entropy(scores: Scores, target: torch.Tensor, candidates: torch.Tensor,
-                            negatives: torch.Tensor) -> torch.Tensor:
+                            negatives: torch.Tensor, candidate_scores: Optional[torch.Tensor] = None) -> torch.Tensor:
     """CE of ``target [B]`` over itself, ``candidates [B, N]`` (exact) and uniform ``negatives [B, S]`` drawn from
-    items ``1..n_items−1`` (importance-weighted for the rest of the catalogue)."""
+    items ``1..n_items−1`` (importance-weighted for the rest of the catalogue); ``candidate_scores`` when known."""
     rows, count = candidates.shape[0], candidates.shape[1]
-    logits = scores.of(torch.cat([target[:, None], candidates, negatives], 1))
+    if candidate_scores is None:
+        candidate_scores = scores.of(candidates)
+    others = scores.of(torch.cat([target[:, None], negatives], 1))
+    tail = math.log((scores.num_items - 1) / negatives.shape[1])
+    logits = torch.cat([others[:, :1], candidate_scores, others[:, 1:] + tail], 1)
     ordered = candidates.sort(1).values
     position = torch.searchsorted(ordered, negatives).clamp_max(count - 1)
     dropped = torch.cat([torch.zeros(rows, 1, dtype=torch.bool, device=target.device),
                          candidates == target[:, None],
                          (ordered.gather(1, position) == negatives) | (negatives == target[:, None])], 1)
-    tail = math.log((scores.num_items - 1) / negatives.shape[1])
-    shift = torch.cat([torch.zeros(rows, 1 + count, device=logits.device),
-                       torch.full(negatives.shape, tail, device=logits.device)], 1)
-    logits = (logits + shift).masked_fill(dropped, -math.inf)
+    logits = logits.masked_fill(dropped, -math.inf)
     return F.cross_entropy(logits, torch.zeros(rows, dtype=torch.long, device=logits.device))
 
 
@@ -63,6 +64,7 @@ class Accuracy(Objective):
         negatives = torch.randint(1, scores.num_items, batch.target.shape if self.loss_type == "BPR" else
                                   (len(batch.target), self.num_negatives), device=batch.target.device)
         if self.loss_type == "CE":
-            return candidate_cross_entropy(scores, batch.target, batch.candidates[:, :self.num_candidates], negatives)
+            return candidate_cross_entropy(scores, batch.target, batch.candidates[:, :self.num_candidates], negatives,
+                                           scores.of_candidates(batch.candidates, self.num_candidates))
         margin = scores.of(batch.target[:, None]) - scores.of(negatives[:, None])
         return -F.logsigmoid(margin).mean()

@@ -41,6 +41,8 @@ class Scores:
         if model is None and full is None:
             raise ValueError("Scores needs the model that scores the rows, or the full score matrix")
         self.rows, self.model, self._full = rows, model, full
+        self._candidates: Optional[torch.Tensor] = None
+        self._candidate_scores: Optional[torch.Tensor] = None
 
     @property
     def full(self) -> torch.Tensor:
@@ -58,6 +60,13 @@ class Scores:
         if self._full is not None:
             return self._full.gather(1, items)
         return self.model.score_items(self.rows, items)
+
+    def of_candidates(self, candidates: torch.Tensor, count: int) -> torch.Tensor:
+        """Scores of ``candidates[:, :count]`` (a batch's cached top items). Every column of ``candidates`` is scored
+        on the first call and reused, so objectives reading the same candidates share one scoring."""
+        if self._candidates is not candidates:
+            self._candidates, self._candidate_scores = candidates, self.of(candidates)
+        return self._candidate_scores[:, :count]
 
 
 class Objective(ABC):

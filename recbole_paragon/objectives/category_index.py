@@ -38,16 +38,31 @@ def dense_to_ids(hot: Tensor) -> Tensor:
 
 
 def row_local_ids(ids: Tensor) -> Tuple[Tensor, int]:
-    """Renumber the ids of each row ``ids[r]`` (any shape after the first dimension) to ``1..L_r`` in id order,
-    padding staying 0; returns the local ids (same shape) and ``1 + max_r L_r``, the width of per-row counts."""
+    """Ids for per-row counts: ``(local, width)`` with ``local`` of ``ids``' shape, 0 for padding, one distinct value
+    ``< width`` per distinct category of a row, and ``width ≤ 1 + ids[r].numel()``, whatever the number of
+    categories in the catalogue. Ids that are that narrow already are kept; wider ones are renumbered ``1..L_r``
+    per row (in id order)."""
     rows = ids.shape[0]
+    slots = ids[0].numel() if rows else 0
+    top = int(ids.max()) if ids.numel() else 0
+    if top <= slots:
+        return ids, top + 1
     flat = torch.cat([torch.zeros(rows, 1, dtype=ids.dtype, device=ids.device), ids.reshape(rows, -1)], 1)
     values, order = flat.sort(1)
     new = torch.ones_like(values, dtype=torch.bool)
     new[:, 1:] = values[:, 1:] != values[:, :-1]
     ranks = new.long().cumsum(1) - 1  # the prepended 0 sorts first: padding is local id 0
     local = torch.empty_like(ranks).scatter_(1, order, ranks)
-    return local[:, 1:].reshape(ids.shape), int(ranks[:, -1].max()) + 1 if rows else 1
+    return local[:, 1:].reshape(ids.shape), int(ranks[:, -1].max()) + 1
+
+
+def local_multi_hot(local: Tensor, size: int) -> Tensor:
+    """Row-local ids ``[B, M, c]`` (from :func:`row_local_ids`) -> float indicators ``[B, M, size]`` over the
+    categories of each row only (column 0, the padding, always zero)."""
+    hot = torch.zeros(*local.shape[:2], size, device=local.device)
+    hot.scatter_(2, local, 1.0)
+    hot[:, :, 0] = 0.0
+    return hot
 
 
 def shares_category(ids: Tensor) -> Tensor:
@@ -81,10 +96,11 @@ def ideal_alpha_dcg_ids(ids: Tensor, k: int, alpha: float) -> Tensor:
     taken = torch.zeros(batch, candidates, dtype=torch.bool, device=ids.device)
     total = torch.zeros(batch, device=ids.device)
     rows = torch.arange(batch, device=ids.device)
-    flat = local.reshape(batch, -1)
+    slots = local.transpose(1, 2).reshape(batch, -1)  # [B, c·M]: the slot sum below runs over contiguous rows
     for position in range(min(k, candidates)):
-        seen = counts.gather(1, flat).view(batch, candidates, width)
-        gains = (valid * (1 - alpha) ** seen).sum(-1).masked_fill(taken, -1.0)
+        decay = (1 - alpha) ** counts  # [B, width]: one power per category of the row, not per slot
+        decay[:, 0] = 0.0  # padding slots gain nothing
+        gains = decay.gather(1, slots).view(batch, width, candidates).sum(1).masked_fill(taken, -1.0)
         best_gain, best = first_max(gains)
         total += best_gain.clamp_min(0) / math.log2(position + 2)
         taken[rows, best] = True

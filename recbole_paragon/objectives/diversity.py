@@ -9,8 +9,9 @@ equals the exact α-NDCG@K of the hard ranking of the candidates.
 Two forms compute the same values: on multi-hot categories ``[B, M, C]`` (:func:`soft_alpha_dcg`,
 :func:`ideal_alpha_dcg`, the reference) and on padded category ids ``[B, M, c]`` (:func:`soft_alpha_dcg_ids`,
 :func:`~recbole_paragon.objectives.category_index.ideal_alpha_dcg_ids`), where ``n_ic`` is only computed for the
-categories item i carries: ``n_{i,k} = Σ_{j≠i} σ((s_j − s_i)/τ)·[j carries cat_k(i)]`` through the "shares a
-category" mask ``[B, M, c, M]``. The objective uses the index form: its cost grows with c, not with C.
+categories item i carries: ``n_{i,k} = Σ_{j≠i} σ((s_j − s_i)/τ)·[j carries cat_k(i)]``, from the soft counts of
+the categories that occur among the row's candidates (at most M·c of them, whatever C). The objective uses the
+index form: its cost grows with the categories a row's candidates carry, not with the catalogue's C.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import torch
 
 from recbole_paragon.objectives.base import CachedBatch, Objective, Scores
 from recbole_paragon.objectives.category_index import (distinct_category_ids, first_max, ideal_alpha_dcg_ids,
-                                                       shares_category)
+                                                       local_multi_hot, row_local_ids)
 from recbole_paragon.objectives.side_information import item_category_tokens
 from recbole_paragon.settings import setting
 
@@ -38,12 +39,15 @@ def soft_alpha_dcg(scores: torch.Tensor, categories: torch.Tensor, k: int, alpha
 
 
 def soft_alpha_dcg_ids(scores: torch.Tensor, ids: torch.Tensor, k: int, alpha: float, tau: float) -> torch.Tensor:
-    """:func:`soft_alpha_dcg` from distinct padded category ids ``ids [B, M, c]`` (0 = padding) of the candidates."""
+    """:func:`soft_alpha_dcg` from distinct padded category ids ``ids [B, M, c]`` (0 = padding) of the candidates.
+
+    The soft counts are those of the multi-hot form restricted to the categories occurring in each row (at most
+    ``M·c``, renumbered by :func:`row_local_ids`), read back at each item's own categories."""
     above = torch.sigmoid((scores[:, None, :] - scores[:, :, None]) / tau)
     rank = 0.5 + above.sum(-1)
-    batch, items, width = ids.shape
-    share = shares_category(ids).to(above.dtype).view(batch * items, width, items)
-    seen = (share @ above.reshape(batch * items, items, 1)).view(batch, items, width) - 0.5  # minus σ(0) of j = i
+    local, size = row_local_ids(ids)
+    counts = above @ local_multi_hot(local, size)  # [B, M, L]: soft count of higher-ranked items per row category
+    seen = counts.gather(2, local) - 0.5  # at item i's own categories, minus σ(0) of j = i
     gain = ((ids > 0).to(above.dtype) * torch.exp(seen * math.log(1 - alpha))).sum(-1)
     in_top_k = torch.sigmoid((k + 0.5 - rank) / tau)
     return (gain * in_top_k / torch.log2(1 + rank)).sum(-1)
@@ -98,7 +102,8 @@ class Diversity(Objective):
     def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: Scores) -> torch.Tensor:
         candidates = batch.candidates[:, :self.num_candidates]
         ids = self.category_ids.to(candidates.device)[candidates]
-        dcg = soft_alpha_dcg_ids(scores.of(candidates), ids, self.k, self.alpha, self.tau)
+        dcg = soft_alpha_dcg_ids(scores.of_candidates(batch.candidates, self.num_candidates), ids, self.k, self.alpha,
+                                 self.tau)
         if self._ideal_rows is not None and batch.index is not None:
             ideal = self._ideal_rows[batch.index]
         else:
