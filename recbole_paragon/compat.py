@@ -100,6 +100,18 @@ def _one_positive_per_row(scores: torch.Tensor, positive_u: torch.Tensor, positi
             and torch.equal(positive_u.to(scores.device), torch.arange(rows, device=scores.device)))
 
 
+def collect_ranked(collector, topk_idx: torch.Tensor, positive_i: torch.Tensor) -> None:
+    """What ``eval_batch_collect`` collects as ``rec.items`` and ``rec.topk`` for ranked lists ``topk_idx [B, ≥K]``
+    (K the largest ``topk``) with one positive item per row (workaround 7; also for methods that rank lists
+    themselves, without a score matrix)."""
+    topk_idx = topk_idx[:, : max(collector.topk)]
+    if collector.register.need("rec.items"):
+        collector.data_struct.update_tensor("rec.items", topk_idx)
+    if collector.register.need("rec.topk"):
+        hits = (topk_idx == positive_i.to(topk_idx.device)[:, None]).int()
+        collector.data_struct.update_tensor("rec.topk", torch.cat((hits, torch.ones_like(hits[:, :1])), dim=1))
+
+
 def _patch_eval_batch_collect() -> None:
     from recbole.evaluator.collector import Collector
 
@@ -111,12 +123,7 @@ def _patch_eval_batch_collect() -> None:
         if (not needed or any(self.register.need(key) for key in _SLOW_COLLECTED)
                 or not _one_positive_per_row(scores_tensor, positive_u, positive_i)):
             return original(self, scores_tensor, interaction, positive_u, positive_i)
-        _, topk_idx = torch.topk(scores_tensor, max(self.topk), dim=-1)
-        if "rec.items" in needed:
-            self.data_struct.update_tensor("rec.items", topk_idx)
-        if "rec.topk" in needed:
-            hits = (topk_idx == positive_i.to(topk_idx.device)[:, None]).int()
-            self.data_struct.update_tensor("rec.topk", torch.cat((hits, torch.ones_like(hits[:, :1])), dim=1))
+        collect_ranked(self, torch.topk(scores_tensor, max(self.topk), dim=-1)[1], positive_i)
 
     eval_batch_collect.__doc__ = original.__doc__
     Collector.eval_batch_collect = eval_batch_collect

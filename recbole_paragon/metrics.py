@@ -293,6 +293,14 @@ def _row_users(user_ids: Tensor, n_rows: int) -> Tensor:
     return users
 
 
+def collect_ranked_lists(collector: Collector, topk_items: Tensor, user_ids: Tensor, target: Tensor) -> None:
+    """Collect ranked item lists ``[B, ≥K]`` of users ``user_ids`` with one held-out ``target`` each, as a score
+    matrix would be collected (``rec.items``, ``rec.topk`` and ``rec.users``), for methods that rank lists."""
+    compat.collect_ranked(collector, topk_items, target)
+    if collector.register.need("rec.users"):
+        collector.data_struct.update_tensor("rec.users", user_ids)
+
+
 def _extend_collector() -> None:
     """Wrap ``Collector`` so it also collects ``data.item_categories``, ``data.user_groups`` and ``rec.users``."""
     if getattr(Collector, "_paragon_metrics", False):

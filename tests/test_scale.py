@@ -176,3 +176,17 @@ def test_one_topk_collection_equals_recboles(metrics, positives, fast, monkeypat
     for key in ("rec.items", "rec.topk"):
         if key in recbole.data_struct:
             assert torch.equal(patched.data_struct.get(key), recbole.data_struct.get(key)), key
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.4, 1.0])
+def test_mmr_on_ranked_candidates_equals_mmr_on_score_matrices(paragon_run, lam):
+    from recbole_paragon.baselines.mmr import mmr_order, mmr_rerank
+
+    _, trainer = trainer_for(paragon_run, topk=[5, 10])
+    evaluator, ids = trainer.split_evaluator, trainer.objectives_by_name("diversity").category_ids
+    scores, items = evaluator.backbone_top("test", 30)
+    lists = mmr_order(scores, items, ids, lam, 5)
+    matrices = evaluator.rescored("test", lambda s: mmr_rerank(s, ids, lam, 5, 30))
+    assert evaluator.ranked("test", lists) == matrices
+    if lam == 1.0:  # no re-ranking: the plain backbone's metrics
+        assert evaluator.ranked("test", items) == evaluator.vector(None, "test")

@@ -132,23 +132,46 @@ def placed_scores(work: Tensor, cand_items: Tensor, picks, picked_ok, k: int) ->
     return out
 
 
+def mmr_order(cand_scores: Tensor, cand_items: Tensor, ids: Tensor, lam: float, k: int) -> Tensor:
+    """Each user's candidates ``cand_items [U, n]`` (scores ``cand_scores``, best first) re-ordered: MMR's ``k`` picks
+    in pick order, then the other candidates in their original order (non-finite ones last) — the ranking
+    :func:`mmr_rerank`'s score matrix gives, without building it."""
+    cand_scores = cand_scores.double()
+    valid = torch.isfinite(cand_scores)
+    picks, picked_ok = greedy_picks(relevance(cand_scores, valid), valid, ids[cand_items].int(), lam, k)
+    count = cand_items.shape[1]
+    key = torch.arange(count, device=cand_items.device).repeat(len(cand_items), 1) + k
+    key = torch.where(valid, key, key + count)
+    rows = torch.arange(len(cand_items), device=cand_items.device)
+    for position, (choice, ok) in enumerate(zip(picks, picked_ok)):
+        key[rows[ok], choice[ok]] = position
+    return cand_items.gather(1, key.argsort(1))
+
+
 @register
 class MMR(AdaptationMethod):
     """MMR re-ranking of the plain backbone's top ``mmr_candidates`` with λ = the accuracy weight, categories of the
-    diversity objective, ``k`` = the first ``topk``; the seconds are those of re-ranking."""
+    diversity objective, ``k`` = the first ``topk``. The backbone's candidates do not depend on the preference:
+    they are found once (:meth:`prepare`); the seconds are those of re-ranking them, and the re-ranked lists are
+    evaluated as they are (no score matrix)."""
 
     name = "mmr"
+
+    def prepare(self) -> None:
+        context = self.context
+        topk = setting(context.config, "topk")
+        count = max([int(setting(context.config, "mmr_candidates"))] + list(topk if isinstance(topk, list) else [topk]))
+        self.candidates = context.evaluator.backbone_top(context.split, count)
 
     def adapt(self, preference: torch.Tensor) -> Entry:
         context = self.context
         lam = float(preference[context.objective_index("accuracy")])
-        categories = context.trainer.objectives[context.objective_index("diversity")].category_ids
-        k, candidates = first_topk(context.config), int(setting(context.config, "mmr_candidates"))
-        seconds = []
+        ids = context.trainer.objectives[context.objective_index("diversity")].category_ids
+        k, (scores, items) = first_topk(context.config), self.candidates
+        chunk = int(setting(context.config, "eval_batch_size"))
 
-        def rescore(scores):
-            reranked, elapsed = timed(lambda: mmr_rerank(scores, categories, lam, k, candidates))
-            seconds.append(elapsed)
-            return reranked
+        def rerank():
+            return torch.cat([mmr_order(s, i, ids, lam, k) for s, i in zip(scores.split(chunk), items.split(chunk))])
 
-        return {"metrics": dict(context.evaluator.rescored(context.split, rescore)), "seconds": sum(seconds)}
+        lists, seconds = timed(rerank)
+        return {"metrics": dict(context.evaluator.ranked(context.split, lists)), "seconds": seconds}

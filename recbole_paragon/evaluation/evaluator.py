@@ -15,7 +15,8 @@ from recbole.data.interaction import Interaction
 from recbole.evaluator import Collector
 from recbole.evaluator import Evaluator as RecBoleEvaluator
 
-from recbole_paragon.model.cache import RepresentationCache
+from recbole_paragon.metrics import collect_ranked_lists
+from recbole_paragon.model.cache import RepresentationCache, top_candidates
 
 Rescore = Callable[[torch.Tensor], torch.Tensor]
 
@@ -50,6 +51,30 @@ class SplitEvaluator:
         """Metrics of the plain backbone's scores after ``rescore`` (scores -> scores, e.g. a re-ranking)."""
         self.adapter.reset_parameters()
         return self.cache(self.caches[split], self.model, self.adapter, rescore)
+
+    @torch.no_grad()
+    def backbone_top(self, split: str, count: int):
+        """The plain backbone's ``count`` best items of every row of ``split`` and their scores, ``[N, count]`` each
+        (item 0 never among them), computed chunk by chunk."""
+        self.adapter.reset_parameters()
+        scores, items = [], []
+        for batch in self.caches[split].chunks(int(self.config["eval_batch_size"])):
+            all_scores = self.model.score_representation(self.adapter(batch.hidden))
+            top = top_candidates(all_scores, count)
+            items.append(top)
+            scores.append(all_scores.gather(1, top))
+        return torch.cat(scores), torch.cat(items)
+
+    @torch.no_grad()
+    def ranked(self, split: str, lists: torch.Tensor) -> "OrderedDict[str, float]":
+        """Metrics of ranked item lists ``[N, ≥K]``, one per row of ``split``'s cache in its order (methods that
+        rank themselves: no score matrix is built)."""
+        cache = self.caches[split]
+        if len(lists) != len(cache):
+            raise ValueError(f"{len(lists)} ranked lists for the {len(cache)} rows of split {split!r}")
+        for batch in cache.chunks(int(self.config["eval_batch_size"])):
+            collect_ranked_lists(self.collector, lists[batch.index], batch.users, batch.target)
+        return self.metrics.evaluate(self.collector.get_data_struct())
 
     @torch.no_grad()
     def trained_model(self, model, loader) -> "OrderedDict[str, float]":

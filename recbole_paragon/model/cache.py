@@ -33,8 +33,11 @@ class RepresentationCache:
         return CachedBatch(self.hidden[index], self.target[index], self.users[index], self.candidates[index], index)
 
     def chunks(self, size: int) -> Iterator[CachedBatch]:
+        """Consecutive batches of ``size`` rows (views of the cache, no copies)."""
         for start in range(0, len(self), size):
-            yield self.batch(torch.arange(start, min(start + size, len(self))))
+            rows = slice(start, min(start + size, len(self)))
+            yield CachedBatch(self.hidden[rows], self.target[rows], self.users[rows], self.candidates[rows],
+                              torch.arange(rows.start, rows.stop))
 
     def user_sample(self, count: Optional[int], seed: int) -> "RepresentationCache":
         """The rows of ``count`` users drawn without replacement (seeded), in cache order; this cache itself when
