@@ -32,6 +32,7 @@ from recbole_paragon.objectives.category_index import (distinct_category_ids, id
                                                        shares_category)
 from recbole_paragon.objectives.side_information import item_category_tokens
 from recbole_paragon.objectives.user_groups import user_groups
+from recbole_paragon.settings import setting, torch_threads
 
 Tensor = torch.Tensor
 
@@ -176,12 +177,14 @@ class _CategoryMetric(AbstractMetric):
     def __init__(self, config):
         super().__init__(config)
         self.topk = config["topk"]
+        self.threads = setting(config, "adapter_threads")  # per-rank loops of small ops: one thread is fastest
 
     def calculate_metric(self, dataobject) -> Dict[str, float]:
         items, categories = dataobject.get("rec.items"), dataobject.get("data.item_categories")
         name = type(self).__name__.lower()
-        return {f"{name}@{k}": round(float(self.per_user(items, categories, k).mean()), self.decimal_place)
-                for k in self.topk}
+        with torch_threads(self.threads):
+            return {f"{name}@{k}": round(float(self.per_user(items, categories, k).mean()), self.decimal_place)
+                    for k in self.topk}
 
     def per_user(self, topk_items: Tensor, item_categories: Tensor, k: int) -> Tensor:
         raise NotImplementedError

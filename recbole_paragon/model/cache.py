@@ -30,7 +30,9 @@ class RepresentationCache:
         return self.hidden.shape[0]
 
     def batch(self, index: torch.Tensor) -> CachedBatch:
-        return CachedBatch(self.hidden[index], self.target[index], self.users[index], self.candidates[index], index)
+        """The rows ``index`` (``index_select``: several times faster than advanced indexing on CPU)."""
+        rows = [tensor.index_select(0, index) for tensor in (self.hidden, self.target, self.users, self.candidates)]
+        return CachedBatch(*rows, index)
 
     def chunks(self, size: int) -> Iterator[CachedBatch]:
         """Consecutive batches of ``size`` rows (views of the cache, no copies)."""

@@ -44,7 +44,7 @@ class ScoreHead:
 
     def _weight(self, model, items: Optional[torch.Tensor]) -> torch.Tensor:
         weight = getattr(model, self.table).weight
-        weight = weight[: model.n_items] if items is None else weight[items]
+        weight = weight[: model.n_items] if items is None else F.embedding(items, weight)  # (a faster weight[items])
         return weight if self.transform is None else self.transform(weight)
 
     def scores(self, model, hidden: torch.Tensor) -> torch.Tensor:

@@ -65,6 +65,24 @@ def local_multi_hot(local: Tensor, size: int) -> Tensor:
     return hot
 
 
+def shared_local_ids(ids: Tensor) -> Tuple[Tensor, Tensor, int]:
+    """Row-local ids ``[B, M, c]`` of the categories that at least two of a row's M items carry, renumbered
+    ``1..L'`` (0 for padding and for categories only one item of the row carries), whether each slot's category is
+    such a shared one, and ``1 + max L'``. A category no other item of the row carries is never counted against an
+    item (its count of higher-ranked items is 0), so only shared ones need counting: ``L'`` is small on long-tail
+    catalogues."""
+    batch = ids.shape[0]
+    local, size = row_local_ids(ids)
+    flat = local.reshape(batch, -1)
+    occurrences = torch.zeros(batch, size, device=ids.device)
+    occurrences.scatter_add_(1, flat, torch.ones_like(flat, dtype=occurrences.dtype))
+    occurrences[:, 0] = 0.0
+    shared = occurrences > 1
+    renumbered = torch.cumsum(shared.long(), 1) * shared  # shared categories 1..L' per row, others 0
+    compact = renumbered.gather(1, flat).view_as(local)
+    return compact, compact > 0, int(renumbered.max()) + 1 if batch else 1
+
+
 def shares_category(ids: Tensor) -> Tensor:
     """``[B, M, c]`` distinct padded ids of M items per row -> bool ``[B, M, c, M]``: whether item ``j`` carries
     the category in slot ``k`` of item ``i`` (False for padding slots; an item shares its own categories)."""

@@ -22,9 +22,9 @@ import torch
 
 from recbole_paragon.objectives.base import CachedBatch, Objective, Scores
 from recbole_paragon.objectives.category_index import (distinct_category_ids, first_max, ideal_alpha_dcg_ids,
-                                                       local_multi_hot, row_local_ids)
+                                                       local_multi_hot, shared_local_ids)
 from recbole_paragon.objectives.side_information import item_category_tokens
-from recbole_paragon.settings import setting
+from recbole_paragon.settings import setting, torch_threads
 
 
 def soft_alpha_dcg(scores: torch.Tensor, categories: torch.Tensor, k: int, alpha: float, tau: float) -> torch.Tensor:
@@ -41,13 +41,14 @@ def soft_alpha_dcg(scores: torch.Tensor, categories: torch.Tensor, k: int, alpha
 def soft_alpha_dcg_ids(scores: torch.Tensor, ids: torch.Tensor, k: int, alpha: float, tau: float) -> torch.Tensor:
     """:func:`soft_alpha_dcg` from distinct padded category ids ``ids [B, M, c]`` (0 = padding) of the candidates.
 
-    The soft counts are those of the multi-hot form restricted to the categories occurring in each row (at most
-    ``M·c``, renumbered by :func:`row_local_ids`), read back at each item's own categories."""
+    The soft counts are those of the multi-hot form restricted to the categories that at least two of a row's
+    candidates carry (:func:`shared_local_ids`; a lone category's count is 0 in both forms), read back at each
+    item's own categories."""
     above = torch.sigmoid((scores[:, None, :] - scores[:, :, None]) / tau)
     rank = 0.5 + above.sum(-1)
-    local, size = row_local_ids(ids)
-    counts = above @ local_multi_hot(local, size)  # [B, M, L]: soft count of higher-ranked items per row category
-    seen = counts.gather(2, local) - 0.5  # at item i's own categories, minus σ(0) of j = i
+    local, shared, size = shared_local_ids(ids)
+    counts = above @ local_multi_hot(local, size)  # [B, M, L']: soft count of higher-ranked items per category
+    seen = torch.where(shared, counts.gather(2, local) - 0.5, 0.0)  # minus σ(0) of j = i; 0 for a lone category
     gain = ((ids > 0).to(above.dtype) * torch.exp(seen * math.log(1 - alpha))).sum(-1)
     in_top_k = torch.sigmoid((k + 0.5 - rank) / tau)
     return (gain * in_top_k / torch.log2(1 + rank)).sum(-1)
@@ -82,6 +83,7 @@ class Diversity(Objective):
         self.k = int(setting(config, "diversity_topk"))
         self.tau = float(setting(config, "diversity_temperature"))
         self.num_candidates = int(setting(config, "diversity_candidates"))
+        self.threads = int(setting(config, "adapter_threads"))
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha_ndcg_alpha must be in (0, 1), got {self.alpha}")
         if self.tau <= 0 or self.k <= 0 or self.num_candidates < self.k:
@@ -91,17 +93,19 @@ class Diversity(Objective):
         self._ideal_rows: Optional[torch.Tensor] = None
 
     def ideal(self, candidates: torch.Tensor) -> torch.Tensor:
-        """Greedy ideal α-DCG@K of each row's candidates, computed in chunks to bound memory."""
+        """Greedy ideal α-DCG@K of each row's candidates, in chunks to bound memory, on ``adapter_threads``."""
         ids = self.category_ids.to(candidates.device)
-        return torch.cat([ideal_alpha_dcg_ids(ids[chunk], self.k, self.alpha)
-                          for chunk in candidates[:, :self.num_candidates].split(8192)])
+        with torch_threads(self.threads):
+            return torch.cat([ideal_alpha_dcg_ids(ids[chunk], self.k, self.alpha)
+                              for chunk in candidates[:, :self.num_candidates].split(8192)])
 
     def prepare(self, cache) -> None:
         self._ideal_rows = self.ideal(cache.candidates)
 
     def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: Scores) -> torch.Tensor:
         candidates = batch.candidates[:, :self.num_candidates]
-        ids = self.category_ids.to(candidates.device)[candidates]
+        ids = self.category_ids.to(candidates.device).index_select(0, candidates.flatten()).view(
+            *candidates.shape, -1)
         dcg = soft_alpha_dcg_ids(scores.of_candidates(batch.candidates, self.num_candidates), ids, self.k, self.alpha,
                                  self.tau)
         if self._ideal_rows is not None and batch.index is not None:
