@@ -98,13 +98,15 @@ def grid(count: int) -> torch.Tensor:
     return torch.stack([weights, 1 - weights], 1)
 
 
-def fresh_run_directory(config) -> None:
-    """Drop a previous run's bank and generators (the backbone is kept and reused when its settings match)."""
+def fresh_run_directory(config, backbone: bool) -> None:
+    """Drop a previous run's bank and generators, and its backbone too with ``backbone`` (else it is reused when
+    its settings match)."""
     from recbole_paragon.artifacts import run_directory
 
-    for path in glob.glob(os.path.join(run_directory(config), "bank.*")) + \
-            glob.glob(os.path.join(run_directory(config), "generator-*")):
-        os.remove(path)
+    patterns = ["bank.*", "generator-*"] + (["backbone.*"] if backbone else [])
+    for pattern in patterns:
+        for path in glob.glob(os.path.join(run_directory(config), pattern)):
+            os.remove(path)
 
 
 def pipeline_run(args) -> None:
@@ -112,7 +114,7 @@ def pipeline_run(args) -> None:
     extra = {"bank_preferences": grid(args.preferences).tolist()} if args.preferences != 21 else {}
     config = build_config("ParagonSASRec", name, None, overrides(args, args.shape, **extra))
     if not args.reuse:
-        fresh_run_directory(config)
+        fresh_run_directory(config, args.train_backbone)
     stages: Dict[str, Tuple[float, float]] = {}
     with measured(stages, "load data"):
         _, splits = prepare_data(config)
@@ -220,6 +222,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=None, help="evaluation methods (default: every one)")
     parser.add_argument("--accuracy-candidates", type=int, default=None, help="accuracy_candidates (default ~)")
     parser.add_argument("--reuse", action="store_true", help="keep the run directory's bank and generators")
+    parser.add_argument("--train-backbone", action="store_true", help="train the backbone even if one is saved")
     parser.add_argument("--curve", action="store_true", help="cost curve of one bank preference")
     parser.add_argument("--base", default="25k", choices=list(SHAPES))
     args = parser.parse_args()
