@@ -177,6 +177,7 @@ def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Op
     metadata = {**settings, "settings_fingerprint": settings_fingerprint, "condition_on_step":
                 generator_trainer.condition_on_step and kind == "diffusion",
                 "sampling": generator_trainer.sampling(), "history": generator_trainer.history,
+                "stopped_by": generator_trainer.stopped_by,
                 "train_seconds": time.perf_counter() - start, "dataset": config["dataset"], "model": config["model"]}
     save_generator(directory, generator, metadata)
     return GeneratedAdapters(generator, metadata)
