@@ -105,7 +105,9 @@ def levelling_sweep(trainer, seeds) -> None:
         gaps = [[x["groupgap@10"] for x in r] for r in runs]
         spread = max(np.std(g, ddof=1) if len(g) > 1 else 0.0 for g in gaps)
         steps = [np.mean(gaps[i + 1]) - np.mean(gaps[i]) for i in range(len(shares) - 1)]
-        verdict = "monotone" if all(s <= spread for s in steps) else "NOT monotone"
+        falls = np.mean(gaps[-1]) < np.mean(gaps[0]) - spread
+        verdict = ("falls monotonically" if falls and all(s <= spread for s in steps)
+                   else "does NOT fall monotonically beyond the seed spread")
         print(f"gap steps {['%+.4f' % s for s in steps]} vs seed sd {spread:.4f}: {verdict}; Spearman(t, gap) = "
               f"{spearmanr(shares, [np.mean(g) for g in gaps]).statistic:+.3f}")
 
