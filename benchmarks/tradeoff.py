@@ -18,6 +18,7 @@ from typing import Dict, List
 
 import numpy as np
 import torch
+import yaml
 from common import backbone_run, machine, print_table
 from scipy.stats import spearmanr
 
@@ -121,11 +122,14 @@ def main() -> None:
     parser.add_argument("--fairness_loss", nargs="+", default=[None], help="one or more of gap worst_group cvar")
     parser.add_argument("--objective_scale", default=None, help="none | initial")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="more settings, e.g. "
+                        "fairness_temperature=1.0")
     parser.add_argument("--levelling", action="store_true", help="the three-objective no-levelling-down sweep")
     args = parser.parse_args()
     objectives = ["accuracy", "diversity", "fairness"] if args.levelling else args.objectives.split(",")
     for loss in args.fairness_loss:
-        overrides = {"objectives": objectives, "metrics": METRICS}
+        overrides = {"objectives": objectives, "metrics": METRICS,
+                     **{k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}}
         overrides.update({k: v for k, v in (("group_by", args.group_by), ("group_quantile", args.group_quantile),
                                             ("fairness_loss", loss),
                                             ("objective_scale", args.objective_scale)) if v is not None})
@@ -133,7 +137,7 @@ def main() -> None:
         trainer = pipeline.adapter_trainer(config, backbone["model"], *splits)
         print(f"\nmachine: {machine()}; ml-100k test split; objectives {objectives}; tuning seeds {args.seeds}; "
               f"fairness_loss={config['fairness_loss']}, group_by={config['group_by']}, objective_scale="
-              f"{config['objective_scale']}; values mean ± sd over seeds")
+              f"{config['objective_scale']}, {args.set}; values mean ± sd over seeds")
         if "fairness" in objectives:
             backbone_gap(trainer)
         if args.levelling:
