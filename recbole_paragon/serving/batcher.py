@@ -1,12 +1,15 @@
 """Concurrent requests for new preferences share one sampling pass.
 
 Generating one adapter costs about as much as generating a few dozen together (the sampler's cost is per step, not
-per row), so callers that arrive while a pass runs are gathered into the next one. There is no added wait: a lone
-caller generates at once; whoever finds the sampler idle runs the pending requests (at most ``max_batch`` rows).
+per row), so callers that arrive while a pass runs are gathered into the next one; whoever finds the sampler idle
+runs the pending requests (at most ``max_batch`` rows). A lone caller generates at once; when ``expected()`` says
+more callers are on their way (requests in flight that have not reached the batcher yet), the pass waits for them
+up to ``window`` seconds, so concurrent requests share one pass instead of splitting into a small and a large one.
 """
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable, List, Optional
 
 import torch
@@ -23,11 +26,16 @@ class _Request:
 class GenerationBatcher:
     """Runs ``generate(preferences [B, K]) -> vectors [B, P]`` for concurrent callers, batching what waits."""
 
-    def __init__(self, generate: Callable[[torch.Tensor], torch.Tensor], max_batch: int) -> None:
+    def __init__(self, generate: Callable[[torch.Tensor], torch.Tensor], max_batch: int, window: float = 0.0,
+                 expected: Optional[Callable[[], int]] = None) -> None:
         if int(max_batch) < 1:
             raise ValueError(f"serve_generation_batch must be at least 1, got {max_batch}")
+        if not window >= 0:
+            raise ValueError(f"serve_batch_window_ms must be >= 0, got {window * 1000}")
         self.generate = generate
         self.max_batch = int(max_batch)
+        self.window = float(window)
+        self.expected = expected
         self._condition = threading.Condition()
         self._pending: List[_Request] = []
         self._busy = False
@@ -38,12 +46,14 @@ class GenerationBatcher:
         request = _Request(preferences)
         with self._condition:
             self._pending.append(request)
+            self._condition.notify_all()  # a pass that is gathering callers may be waiting for this one
             while not request.done:
                 if self._busy:
                     self._condition.wait()
                     continue
-                batch = self._take()
                 self._busy = True
+                self._gather()
+                batch = self._take()
                 self._condition.release()
                 try:
                     self._run(batch)
@@ -54,6 +64,17 @@ class GenerationBatcher:
         if request.error is not None:
             raise request.error
         return request.result
+
+    def _gather(self) -> None:
+        """Wait (lock held by the caller, released while waiting) for callers ``expected()`` announces."""
+        if self.expected is None or self.window <= 0:
+            return
+        deadline = time.monotonic() + self.window
+        while len(self._pending) < min(self.expected(), self.max_batch):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._condition.wait(remaining)
 
     def _take(self) -> List[_Request]:
         """The oldest pending requests, up to ``max_batch`` rows (always at least one request)."""

@@ -50,7 +50,11 @@ class ParagonRecommender:
         self.default_k = int(setting(config, "serve_default_k"))
         self.max_k = int(setting(config, "serve_max_k"))
         self.max_history = int(setting(config, "serve_max_history"))
-        self.batcher = GenerationBatcher(self._sample, int(setting(config, "serve_generation_batch")))
+        self._active = 0  # calls of rank() in progress: the batcher waits briefly for those that will generate
+        self._active_lock = threading.Lock()
+        self.batcher = GenerationBatcher(self._sample, int(setting(config, "serve_generation_batch")),
+                                         float(setting(config, "serve_batch_window_ms")) / 1000,
+                                         expected=lambda: self._active)
         size = setting(config, "serve_adapter_cache_size") if cache_size is None else cache_size
         self.adapters = AdapterCache(self.batcher, int(size))
         self._model_lock = threading.Lock()
@@ -106,6 +110,15 @@ class ParagonRecommender:
     def rank(self, users: Optional[Sequence[Any]] = None, histories: Optional[Sequence[Sequence[Any]]] = None,
              preference: Any = None, k: Optional[int] = None, exclude_seen: bool = True) -> Ranking:
         """:meth:`recommend` in internal ids, with the preference used and whether its adapter was cached."""
+        with self._active_lock:
+            self._active += 1
+        try:
+            return self._rank(users, histories, preference, k, exclude_seen)
+        finally:
+            with self._active_lock:
+                self._active -= 1
+
+    def _rank(self, users, histories, preference, k, exclude_seen) -> Ranking:
         if preference is None:
             raise ValueError(f"give a preference: one weight per objective ({', '.join(self.objectives)})")
         weights = self.preference(preference)
