@@ -27,16 +27,33 @@ class UnknownIdError(LookupError):
 # -- export --------------------------------------------------------------------------------------------------------
 def user_histories(dataset) -> Tuple[torch.Tensor, torch.Tensor]:
     """Every user's interactions in time order (ties in file order, as RecBole's stable sorts leave them), as
-    ``(items [N], offsets [n_users + 1])``: user ``u``'s items are ``items[offsets[u]:offsets[u + 1]]``."""
+    ``(items [N], offsets [n_users + 1])``: user ``u``'s items are ``items[offsets[u]:offsets[u + 1]]``.
+
+    After RecBole's data preparation a sequential dataset's ``inter_feat`` holds one row per *target* (the user's
+    first item only appears in the item list of the first row), so a history is rebuilt as that first row's list
+    followed by every row's target."""
     inter = dataset.inter_feat
     users, items = inter[dataset.uid_field].long(), inter[dataset.iid_field].long()
     order = torch.arange(len(users))
     if dataset.time_field and dataset.time_field in inter.columns:
         order = torch.argsort(inter[dataset.time_field], stable=True)
     order = order[torch.argsort(users[order], stable=True)]
-    counts = torch.bincount(users, minlength=dataset.user_num)
-    offsets = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
-    return items[order].clone(), offsets
+    users, items = users[order], items[order]
+    list_field = dataset.iid_field + str(dataset.config["LIST_SUFFIX"])
+    length_field = dataset.config["ITEM_LIST_LENGTH_FIELD"]
+    starts = {}
+    if list_field in inter.columns and length_field in inter.columns:
+        lists, lengths = inter[list_field][order].long(), inter[length_field][order].long()
+        first = torch.ones(len(users), dtype=torch.bool)
+        first[1:] = users[1:] != users[:-1]
+        starts = {int(users[i]): lists[i, :int(lengths[i])] for i in torch.nonzero(first).flatten().tolist()}
+    histories = [[] for _ in range(dataset.user_num)]
+    for user, item in zip(users.tolist(), items.tolist()):
+        histories[user].append(item)
+    parts = [torch.cat([starts.get(u, torch.zeros(0, dtype=torch.long)), torch.tensor(h, dtype=torch.long)])
+             for u, h in enumerate(histories)]
+    offsets = torch.tensor([0] + [len(p) for p in parts]).cumsum(0)
+    return torch.cat(parts), offsets
 
 
 def _tokens(dataset, field: str) -> List[str]:

@@ -16,6 +16,7 @@ from recbole_paragon.bundle.catalogue import catalogue_payload, user_histories
 from recbole_paragon.bundle.files import (BACKBONE, BUNDLE_DIR, CATALOGUE, GENERATOR_METADATA, GENERATOR_TENSORS,
                                           GRID, MANIFEST, MODEL, TENSORS, write_manifest)
 from recbole_paragon.bundle.standin import dataset_facts, encode_config, item_feature_tensors
+from recbole_paragon.model.adapter import Adapter
 from recbole_paragon.preference import simplex_grid
 from recbole_paragon.settings import setting
 
@@ -72,7 +73,9 @@ def export_bundle(config, dataset, trainer, adapters, directory: Optional[str] =
 
 def _write_files(directory: str, config, dataset, trainer, adapters) -> None:
     model = trainer.model
-    state = {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
+    identity = Adapter(model.adapter.hidden_size, model.adapter.adapter_dim).state_dict()  # the served model's own
+    state = {**{name: tensor.detach().cpu().clone() for name, tensor in model.backbone_state_dict().items()},
+             **{f"adapter.{name}": tensor for name, tensor in identity.items()}}
     save_tensors(os.path.join(directory, BACKBONE), {"state_dict": state})
     write_json(os.path.join(directory, MODEL), {"model": config["model"], "config": encode_config(config),
                                                 "dataset": dataset_facts(dataset),

@@ -189,6 +189,9 @@ class ParagonRecommender:
         """Backbone states of known users: computed on first use, then reused."""
         index = torch.tensor(user_ids, dtype=torch.long)
         missing = sorted({u for u in user_ids if not bool(self._known[u])})
+        empty = [self.catalogue.user_tokens[u] for u in missing if len(self.catalogue.history(u)) == 0]
+        if empty:
+            raise ValueError(f"user(s) {empty} have no history in the bundle: recommend by history instead")
         if missing:
             states = self._sequence_states([self.catalogue.history(u) for u in missing], missing)
             self._states[missing] = states
