@@ -58,6 +58,7 @@ def export_bundle(config, dataset, trainer, adapters, directory: Optional[str] =
     parent = os.path.dirname(os.path.abspath(directory))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(directory)}.")
+    os.chmod(staging, 0o755)  # mkdtemp's 0700 would keep the service's user out of a copied bundle
     try:
         _write_files(staging, config, dataset, trainer, adapters)
         write_manifest(staging, {"source_fingerprint": source, "model": config["model"],

@@ -147,7 +147,7 @@ function renderPareto(validation) {
   const pad = (lo, hi) => (hi - lo || Math.abs(hi) || 1) * 0.08;
   const [x0, x1] = [Math.min(...xs) - pad(Math.min(...xs), Math.max(...xs)), Math.max(...xs) + pad(Math.min(...xs), Math.max(...xs))];
   const [y0, y1] = [Math.min(...ys) - pad(Math.min(...ys), Math.max(...ys)), Math.max(...ys) + pad(Math.min(...ys), Math.max(...ys))];
-  const sx = (x) => 36 + ((x - x0) / (x1 - x0)) * 274, sy = (y) => 214 - ((y - y0) / (y1 - y0)) * 204;
+  const sx = (x) => 40 + ((x - x0) / (x1 - x0)) * 270, sy = (y) => 214 - ((y - y0) / (y1 - y0)) * 194;
   const ns = "http://www.w3.org/2000/svg";
   const node = (tag, attributes, text) => {
     const n = document.createElementNS(ns, tag);
@@ -167,8 +167,13 @@ function renderPareto(validation) {
   if (x !== null && y !== null && x !== undefined && y !== undefined) {
     svg.append(node("circle", { class: "current", id: "current-point", cx: sx(x), cy: sy(y), r: 5.5 }));
   }
-  svg.append(node("text", { x: 36, y: 234 }, `${a.metric} (${a.name}) \u2192`));
-  svg.append(node("text", { x: 10, y: 14, transform: "rotate(0)" }, `\u2191 ${b.metric} (${b.name})`));
+  svg.append(node("text", { x: 110, y: 234 }, `${a.metric} (${a.name}) \u2192`));
+  svg.append(node("text", { x: 40, y: 12 }, `\u2191 ${b.metric} (${b.name})`));
+  const tick = (x, y, value, anchor) => svg.append(node("text", { x, y, "text-anchor": anchor }, value.toFixed(3)));
+  tick(36, 234, x0, "start");
+  tick(310, 234, x1, "end");
+  tick(34, 214, y0, "end");
+  tick(34, 24, y1, "end");
 }
 
 async function start() {
