@@ -11,7 +11,8 @@ import tempfile
 from logging import getLogger
 from typing import Any, Dict, List, Optional
 
-from recbole_paragon.artifacts import ArtifactError, fingerprint, read_json, run_directory, save_tensors, to_jsonable, write_json
+from recbole_paragon.artifacts import (ArtifactError, fingerprint, read_json, run_directory, save_tensors,
+                                       to_jsonable, write_json)
 from recbole_paragon.bundle.catalogue import catalogue_payload, user_histories
 from recbole_paragon.bundle.files import (BACKBONE, BUNDLE_DIR, CATALOGUE, GENERATOR_METADATA, GENERATOR_TENSORS,
                                           GRID, MANIFEST, MODEL, TENSORS, write_manifest)
@@ -42,7 +43,8 @@ def grid_metrics(config, trainer, adapters) -> List[Dict[str, Any]]:
     """Validation metrics of the adapters generated for the ``export_grid_step`` preference grid."""
     grid = simplex_grid(len(adapters.objectives), float(setting(config, "export_grid_step")))
     vectors = adapters.vectors(grid)
-    return [{"preference": preference.tolist(), "metrics": to_jsonable(trainer.evaluate_vector(vector, "valid"))}
+    return [{"preference": [round(w, 6) for w in preference.tolist()],
+             "metrics": to_jsonable(trainer.evaluate_vector(vector, "valid"))}
             for preference, vector in zip(grid, vectors)]
 
 

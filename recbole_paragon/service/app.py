@@ -70,7 +70,7 @@ def recommendation(recommender: ParagonRecommender, request: RecommendRequest) -
     describe = recommender.catalogue.describe
     items = [describe(i, s) for i, s in zip(ranking.items[0], ranking.scores[0])]
     return {"user": None if request.user is None else str(request.user), "items": items,
-            "preference": ranking.preference.tolist(), "objectives": recommender.objectives,
+            "preference": [round(w, 6) for w in ranking.preference.tolist()], "objectives": recommender.objectives,
             "cached": ranking.cached, "validation": recommender.validation(ranking.preference),
             "latency_ms": (time.perf_counter() - start) * 1000}
 
