@@ -31,6 +31,7 @@ from common import machine, print_table  # noqa: E402
 HOST = "127.0.0.1"  # loopback only
 TARGETS = {"a": ("p99", 20.0), "b": ("p99", 50.0)}
 MIN_RATE_A = 300.0
+LOAD_BEFORE = ""
 
 
 def free_port() -> int:
@@ -56,6 +57,13 @@ def start_service(run_dir: str, port: int) -> subprocess.Popen:
             time.sleep(0.2)
     process.kill()
     raise SystemExit("the service did not answer /health within 120 s")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``), to report server CPU per request."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def random_preference(rng: random.Random) -> List[float]:
@@ -138,14 +146,19 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.clients <= 64 or not 0 < args.seconds <= 120:
         parser.error("keep the load bounded: 1-64 clients, at most 120 s per scenario")
+    global LOAD_BEFORE
+    LOAD_BEFORE = " ".join(open("/proc/loadavg").read().split()[:3])
     port = free_port()
     service = start_service(args.run_dir, port)
     try:
         with urllib.request.urlopen(f"http://{HOST}:{port}/users?limit=1000") as response:
             users = json.load(response)["users"]
         asyncio.run(http_load(port, users, 1, 1.0, False))  # warm: adapter for (a) cached, code paths hot
-        rows = {"a": asyncio.run(http_load(port, users, args.clients, args.seconds, False)),
-                "b": asyncio.run(http_load(port, users, args.clients, args.seconds, True))}
+        rows = {}
+        for key, new_preference in (("a", False), ("b", True)):
+            before = cpu_seconds(service.pid)
+            rows[key] = asyncio.run(http_load(port, users, args.clients, args.seconds, new_preference))
+            rows[key]["cpu"] = (cpu_seconds(service.pid) - before) * 1000 / max(1, rows[key]["requests"])
     finally:
         service.terminate()
         service.wait(timeout=30)
@@ -153,9 +166,10 @@ def main() -> None:
     print(f"machine: {machine()}; {args.clients} clients, {args.seconds:.0f} s per scenario, bundle {args.run_dir}")
     names = {"a": "(a) HTTP, cached preference", "b": "(b) HTTP, new preference per request",
              "c": f"(c) Python API, {args.batch} users per call, new preference"}
-    table = [[names[key], r["requests"], r["errors"], f"{r['rate']:.1f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}"]
-             for key, r in rows.items()]
-    print_table(table, ["scenario", "requests", "errors", "req/s", "p50 ms", "p99 ms"])
+    table = [[names[key], r["requests"], r["errors"], f"{r['rate']:.1f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}",
+              f"{r['cpu']:.2f}" if "cpu" in r else "-"] for key, r in rows.items()]
+    print_table(table, ["scenario", "requests", "errors", "req/s", "p50 ms", "p99 ms", "server CPU ms / req"])
+    print(f"load average before / after: {LOAD_BEFORE} / {' '.join(open('/proc/loadavg').read().split()[:3])}")
     verdicts = [f"(a) p99 {rows['a']['p99']:.1f} ms (target <= 20)",
                 f"(a) {rows['a']['rate']:.0f} req/s (target >= 300)",
                 f"(b) p99 {rows['b']['p99']:.1f} ms (target <= 50)", f"errors {sum(r['errors'] for r in rows.values())}"]

@@ -34,6 +34,7 @@ def build_app(path: str):
 
     recommender = ParagonRecommender.load(path)
     torch.set_num_threads(int(setting(recommender.bundle.config, "serve_threads")))
+    recommender.warm_up()
     return create_app(recommender), recommender
 
 

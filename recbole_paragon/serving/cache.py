@@ -14,7 +14,7 @@ Key = Tuple[float, ...]
 
 def quantised(preferences: torch.Tensor) -> torch.Tensor:
     """Normalised preferences ``[B, K]`` rounded to :data:`DECIMALS` (what is generated and what is cached)."""
-    return torch.round(preferences.double() * 10 ** DECIMALS).div(10 ** DECIMALS).float()
+    return torch.tensor([[round(w, DECIMALS) for w in row] for row in preferences.tolist()], dtype=torch.float32)
 
 
 def key_of(preference: torch.Tensor) -> Key:

@@ -24,7 +24,7 @@ from recbole_paragon.bundle import Bundle, load_bundle
 from recbole_paragon.model.adapter import apply_adapter_vector
 from recbole_paragon.preference import as_preference, preference_distances
 from recbole_paragon.serving.batcher import GenerationBatcher
-from recbole_paragon.serving.cache import AdapterCache, quantised
+from recbole_paragon.serving.cache import AdapterCache, key_of, quantised
 from recbole_paragon.settings import setting
 
 
@@ -77,6 +77,13 @@ class ParagonRecommender:
                 raise ValueError(f"unknown objective(s) {unknown} in the preference; objectives: {self.objectives}")
             value = [value.get(name, 0.0) for name in self.objectives]
         return quantised(as_preference(value, self.objectives)[None])[0]
+
+    def is_cached(self, preference: Any) -> bool:
+        """Whether the adapter for ``preference`` is already generated (an invalid preference: ``False``)."""
+        try:
+            return self.adapters.get(key_of(self.preference(preference))) is not None
+        except ValueError:
+            return False
 
     def adapter_vector(self, preference: Any) -> torch.Tensor:
         """The generated adapter for ``preference`` (cached)."""
@@ -153,9 +160,18 @@ class ParagonRecommender:
 
     def validation(self, preference: Any) -> Dict[str, Any]:
         """The validation metrics of the bundle's grid adapter nearest to ``preference``."""
-        weights = self.preference(preference)
+        return self.grid_point(self.preference(preference))
+
+    def grid_point(self, weights: torch.Tensor) -> Dict[str, Any]:
+        """:meth:`validation` for an already normalised preference ``[K]`` (e.g. ``Ranking.preference``)."""
         nearest = int(preference_distances(weights[None], self._grid)[0].argmin())
         return {"preference": self.bundle.grid[nearest]["preference"], "metrics": self.bundle.grid[nearest]["metrics"]}
+
+    def warm_up(self, batch_size: int = 1024) -> None:
+        """Compute every known user's backbone state now (a service does it before its first request)."""
+        users = [u for u in range(1, len(self.catalogue.user_tokens)) if len(self.catalogue.history(u))]
+        for start in range(0, len(users), batch_size):
+            self._user_states(users[start:start + batch_size])
 
     # -- inputs -------------------------------------------------------------------------------------------------
     def _check_k(self, k: Optional[int]) -> int:
