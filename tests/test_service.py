@@ -123,7 +123,7 @@ def encoded(body):
     return json.dumps(body, allow_nan=True)  # NaN and Infinity are sent as the JSON extensions Python writes
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=120, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(body=BODIES, query=QUERIES)
 def test_fuzzed_requests_never_get_a_5xx(served, body, query):
