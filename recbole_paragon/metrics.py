@@ -8,13 +8,18 @@ methods) to collect item categories, user groups and the user of every evaluated
 
 Conventions: ``item_categories`` is a padded LongTensor ``[n_items, C]`` of distinct category ids per item, row ``i``
 for item id ``i``, id 0 = padding (RecBole's layout of a ``token_seq`` field; a ``token`` field becomes ``C = 1``).
+The arithmetic stays in that index form (:mod:`~recbole_paragon.objectives.category_index`): its cost grows with the
+categories per item and the list length, never with the number of categories in the catalogue.
 ``groups`` are group ids from :func:`~recbole_paragon.objectives.user_groups.user_groups` (``group_by``, computed on
 the training split), 0 = unknown (such users are left out of group comparisons).
 """
 from __future__ import annotations
 
 import functools
-from typing import Dict, Optional
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Tuple
 
 import torch
 from recbole.evaluator import register
@@ -23,8 +28,9 @@ from recbole.evaluator.collector import Collector
 from recbole.utils import EvaluatorType
 
 from recbole_paragon import compat  # noqa: F401  (its Collector patch must be in place before ours wraps it)
-from recbole_paragon.objectives.diversity import ideal_alpha_dcg as greedy_ideal_alpha_dcg
-from recbole_paragon.objectives.side_information import item_category_tokens, multi_hot
+from recbole_paragon.objectives.category_index import (distinct_category_ids, ideal_alpha_dcg_ids, row_local_ids,
+                                                       shares_category)
+from recbole_paragon.objectives.side_information import item_category_tokens
 from recbole_paragon.objectives.user_groups import user_groups
 
 Tensor = torch.Tensor
@@ -38,33 +44,50 @@ def _discount(k: int, device: torch.device) -> Tensor:
     return 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float, device=device))
 
 
-def _n_category_ids(item_categories: Tensor) -> int:
-    """Size of a per-category count vector (ids run from 0 = padding to the largest id)."""
-    return int(item_categories.max()) + 1 if item_categories.numel() else 1
+@dataclass
+class _Catalogue:
+    """What every evaluation of one item-category table shares: its distinct ids, its number of categories and the
+    greedy ideal α-DCG per (k, α)."""
+
+    ids: Tensor
+    n_categories: int
+    ideals: Dict[Tuple[int, float], float] = field(default_factory=dict)
 
 
-def _marginal_gains(counts: Tensor, categories: Tensor, alpha: float) -> Tensor:
-    """Gain ``Σ_c (1−α)^{counts[c]}`` of each item over its non-padding categories.
-
-    ``counts``: ``[..., n_ids]`` items already ranked per category; ``categories``: ``[..., N, C]``; returns ``[..., N]``.
-    """
-    seen = counts.gather(-1, categories.flatten(-2)).view_as(categories)
-    return ((1.0 - alpha) ** seen * (categories > 0)).sum(-1)
+_CATALOGUES: "OrderedDict[bytes, _Catalogue]" = OrderedDict()
 
 
-def _add_counts(counts: Tensor, categories: Tensor) -> None:
-    """Count the categories ``[..., C]`` of one newly ranked item into ``counts`` ``[..., n_ids]`` (in place)."""
-    counts.scatter_add_(-1, categories, (categories > 0).to(counts.dtype))
+def _catalogue(item_categories: Tensor) -> _Catalogue:
+    """The table's :class:`_Catalogue`, computed once per content (RecBole hands every evaluation a fresh copy)."""
+    key = hashlib.sha1(item_categories.detach().cpu().contiguous().numpy().tobytes()).digest() + \
+        str(tuple(item_categories.shape)).encode()
+    if key not in _CATALOGUES:
+        _CATALOGUES[key] = _Catalogue(distinct_category_ids(item_categories),
+                                      int((item_categories.unique() > 0).sum()))
+        while len(_CATALOGUES) > 4:
+            _CATALOGUES.popitem(last=False)
+    _CATALOGUES.move_to_end(key)
+    return _CATALOGUES[key]
+
+
+def _list_categories(topk_items: Tensor, item_categories: Tensor, k: int) -> Tensor:
+    """Distinct padded category ids ``[U, k, c]`` of each user's top-k items."""
+    return _catalogue(item_categories).ids.to(topk_items.device)[topk_items[:, :k]]
 
 
 def alpha_dcg_at_k(topk_items: Tensor, item_categories: Tensor, k: int, alpha: float) -> Tensor:
-    """Per-user α-DCG@k of ranked lists ``[U, ≥k]``: gain at rank r uses ``n_c`` = items ranked *above* sharing c."""
-    categories = item_categories[topk_items[:, :k]]  # [U, k, C]
-    counts = torch.zeros(len(topk_items), _n_category_ids(item_categories), device=categories.device)
+    """Per-user α-DCG@k of ranked lists ``[U, ≥k]``: gain at rank r uses ``n_c`` = items ranked *above* sharing c.
+
+    Counts are kept per user over the categories of its own list only (:func:`row_local_ids`)."""
+    categories = _list_categories(topk_items, item_categories, k)  # [U, k, c]
+    local, size = row_local_ids(categories)
+    valid = (categories > 0).float()
+    counts = torch.zeros(len(topk_items), size, device=categories.device)
     gains = []
     for rank in range(k):
-        gains.append(_marginal_gains(counts, categories[:, rank : rank + 1], alpha)[:, 0])
-        _add_counts(counts, categories[:, rank])  # only now: an item does not count against itself
+        seen = counts.gather(1, local[:, rank])
+        gains.append(((1.0 - alpha) ** seen * valid[:, rank]).sum(-1))
+        counts.scatter_add_(1, local[:, rank], valid[:, rank])  # only now: an item does not count against itself
     return (torch.stack(gains, dim=1) * _discount(k, counts.device)).sum(1)
 
 
@@ -74,8 +97,10 @@ def ideal_alpha_dcg(item_categories: Tensor, k: int, alpha: float) -> float:
     With category-only relevance this is the same for every user. Greedy is the standard approximation of the
     (NP-hard) ideal, so α-NDCG can in rare cases slightly exceed 1. The greedy itself is the diversity objective's.
     """
-    hot = multi_hot(item_categories, _n_category_ids(item_categories))
-    return float(greedy_ideal_alpha_dcg(hot[None], k, alpha)[0])
+    catalogue = _catalogue(item_categories)
+    if (k, alpha) not in catalogue.ideals:
+        catalogue.ideals[(k, alpha)] = float(ideal_alpha_dcg_ids(catalogue.ids[None], k, alpha)[0])
+    return catalogue.ideals[(k, alpha)]
 
 
 def alpha_ndcg_at_k(
@@ -90,9 +115,9 @@ def alpha_ndcg_at_k(
 def ild_at_k(topk_items: Tensor, item_categories: Tensor, k: int) -> Tensor:
     """Per-user intra-list distance: mean over the k(k−1)/2 pairs of top-k items of the Jaccard distance
     ``1 − |C_i ∩ C_j| / |C_i ∪ C_j|`` of their category sets (two items without categories: distance 0)."""
-    hot = multi_hot(item_categories[topk_items[:, :k]], _n_category_ids(item_categories))  # [U, k, n]
-    inter = hot @ hot.transpose(1, 2)
-    size = hot.sum(-1)
+    categories = _list_categories(topk_items, item_categories, k)  # [U, k, c]
+    inter = shares_category(categories).sum(2).float()  # [U, k, k]: categories of i that j carries too
+    size = (categories > 0).sum(-1).float()
     union = size[:, :, None] + size[:, None, :] - inter
     distance = torch.where(union > 0, 1.0 - inter / union.clamp(min=1.0), torch.zeros_like(union))
     n_pairs = k * (k - 1) / 2
@@ -104,9 +129,10 @@ def category_coverage_at_k(
 ) -> Tensor:
     """Per-user fraction of all categories present in the top-k; by default "all" = every id any item carries."""
     if n_categories is None:
-        n_categories = int((item_categories.unique() > 0).sum())
-    hot = multi_hot(item_categories[topk_items[:, :k]], _n_category_ids(item_categories))
-    return hot.amax(1).sum(-1) / max(n_categories, 1)
+        n_categories = _catalogue(item_categories).n_categories
+    ordered = _list_categories(topk_items, item_categories, k).flatten(1).sort(1).values
+    distinct = (ordered[:, :1] > 0).sum(1) + ((ordered[:, 1:] != ordered[:, :-1]) & (ordered[:, 1:] > 0)).sum(1)
+    return distinct.float() / max(n_categories, 1)
 
 
 def ndcg_at_k(topk_hits: Tensor, positives_count: Tensor, k: Optional[int] = None) -> Tensor:

@@ -31,6 +31,7 @@ from recbole_paragon.store import (generator_exists, generator_paths, load_backb
 from recbole_paragon.training.adapter_trainer import AdapterTrainer
 from recbole_paragon.training.bank import AdapterBank, collect_bank
 from recbole_paragon.training.generator_trainer import GeneratorTrainer
+from recbole_paragon.training.progress import on_terminal
 
 
 def check_side_information(config, dataset) -> None:
@@ -58,9 +59,10 @@ def train_and_test(config, train_data, valid_data, test_data, saved: bool = True
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     logger.info(model)
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, model)
+    show = on_terminal(config["show_progress"])  # RecBole's tqdm bars only on a terminal, never in a log file
     best_valid_score, best_valid_result = trainer.fit(
-        train_data, valid_data, saved=saved, show_progress=config["show_progress"], callback_fn=callback_fn)
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+        train_data, valid_data, saved=saved, show_progress=show, callback_fn=callback_fn)
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show)
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     return {

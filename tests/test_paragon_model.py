@@ -55,6 +55,10 @@ def test_cached_representation_rescored_matches_full_sort_predict(ml100k, name):
     assert hidden.shape == (expected.shape[0], paragon.adapter.hidden_size)
     assert not torch.allclose(rescored, paragon.score_representation(hidden))  # the adapter really acts
     assert (rescored - expected).abs().max().item() < 1e-4
+    items = torch.randint(1, expected.shape[1], (expected.shape[0], 7), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # scoring some items only gives the same columns
+        subset = paragon.score_items(paragon.adapter(hidden), items)
+    assert (subset - rescored.gather(1, items)).abs().max().item() < 1e-4
 
 
 def test_adapter_vector_round_trip(ml100k):

@@ -8,6 +8,7 @@ import torch
 
 from recbole_paragon.baselines.base import AdaptationMethod, Entry, register, timed
 from recbole_paragon.objectives.base import first_topk
+from recbole_paragon.objectives.category_index import dense_to_ids, distinct_category_ids
 from recbole_paragon.objectives.side_information import multi_hot
 from recbole_paragon.settings import setting
 
@@ -24,6 +25,28 @@ def multi_hot_categories(item_category_ids: Tensor, n_categories: Optional[int] 
     return torch.nn.functional.pad(multi_hot(ids, width), (1, 0))
 
 
+def category_id_rows(item_categories: Tensor) -> Tensor:
+    """Distinct padded category ids ``[N, c]`` from ids (integer) or a 0/1 multi-hot (float) ``[N, C]``."""
+    if item_categories.is_floating_point():
+        return dense_to_ids(item_categories)
+    return distinct_category_ids(item_categories)
+
+
+def jaccard_to(slots: Tensor, sizes: Tensor, chosen: Tensor, chosen_sizes: Tensor) -> Tensor:
+    """Jaccard similarity ``[U, n]`` of the category sets ``slots [U, c, n]`` (slot-major: each comparison runs
+    over all candidates at once; sizes ``[U, n]``) to one chosen set per user ``chosen [U, c]`` (sizes ``[U]``);
+    0 when both sets are empty. Ids are distinct within a set."""
+    chosen = chosen.masked_fill(chosen == 0, -1)  # padding never matches
+    inter = torch.zeros(sizes.shape, dtype=torch.int32, device=slots.device)
+    for slot in range(slots.shape[1]):
+        for other in range(chosen.shape[1]):
+            inter += slots[:, slot] == chosen[:, other, None]
+    inter = inter.double()
+    union = sizes + chosen_sizes[:, None] - inter
+    nonempty = union > 0
+    return torch.where(nonempty, inter / torch.where(nonempty, union, torch.ones_like(union)), torch.zeros_like(union))
+
+
 @torch.no_grad()
 def mmr_rerank(scores: Tensor, item_categories: Tensor, lam: float, k: int,
                candidates: Optional[int] = None) -> Tensor:
@@ -32,8 +55,10 @@ def mmr_rerank(scores: Tensor, item_categories: Tensor, lam: float, k: int,
     Among each user's top-``candidates`` items (default ``mmr_candidates``; finite scores only; item 0 is never a
     candidate), greedily pick
     ``k`` items maximising ``lam·rel(i) − (1−lam)·max_{j picked} sim(i, j)``: ``rel`` = scores min-max normalised
-    per user over the candidates, ``sim`` = (weighted) Jaccard of the rows of ``item_categories [N, C]`` (multi-hot;
-    0 if both are empty). Ties go to the higher original score, so ``lam = 1`` reproduces the plain top-k exactly.
+    per user over the candidates, ``sim`` = Jaccard of the items' category sets (0 if both are empty). Ties go to
+    the higher original score, so ``lam = 1`` reproduces the plain top-k exactly. ``item_categories [N, ·]`` is
+    either a float 0/1 multi-hot ``[N, C]`` or integer padded category ids ``[N, c]`` (0 = padding); similarity is
+    computed on ids, so its cost grows with c, not with the number of categories.
 
     Returns a score matrix for a top-k evaluator: the picked items score ``k, k−1, …, 1`` in pick order; every other
     finite score is shifted below them (``score − row max − 1 ≤ −1``), keeping its original order; item 0 and
@@ -44,56 +69,67 @@ def mmr_rerank(scores: Tensor, item_categories: Tensor, lam: float, k: int,
     if not 0.0 <= lam <= 1.0:
         raise ValueError(f"lam must be in [0, 1], got {lam}")
     n_users, n_items = scores.shape
-    if item_categories.shape[0] != n_items:
+    ids = category_id_rows(item_categories).to(scores.device)
+    if ids.shape[0] != n_items:
         raise ValueError(f"item_categories has {item_categories.shape[0]} rows, scores {n_items} items")
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    out_dtype = scores.dtype if scores.is_floating_point() else torch.float
-    work = scores.detach().double().clone()
-    work[:, 0] = -math.inf
-    work[torch.isnan(work)] = -math.inf
+    work = candidate_scores(scores)
     candidates = int(setting(None, "mmr_candidates") if candidates is None else candidates)
     n_cand = min(n_items, max(candidates, k))
     cand_scores, cand_items = torch.topk(work, n_cand, dim=1, sorted=True)  # descending: index = original rank
+    cand_scores = cand_scores.double()
     valid = torch.isfinite(cand_scores)
+    picks, picked_ok = greedy_picks(relevance(cand_scores, valid), valid, ids[cand_items].int(), lam, k)
+    return placed_scores(work, cand_items, picks, picked_ok, k)
 
-    # relevance: min-max over each user's valid candidates
+
+def candidate_scores(scores: Tensor) -> Tensor:
+    """Float scores with item 0 and every non-finite score set to −inf (one pass over ``[U, N]``)."""
+    work = scores.detach() if scores.is_floating_point() else scores.detach().float()
+    work = torch.nan_to_num(work, nan=-math.inf, posinf=-math.inf, neginf=-math.inf)
+    work[:, 0] = -math.inf
+    return work
+
+
+def relevance(cand_scores: Tensor, valid: Tensor) -> Tensor:
+    """Candidate scores min-max normalised over each user's valid candidates (1 when they are all equal)."""
     low = torch.where(valid, cand_scores, torch.full_like(cand_scores, math.inf)).min(dim=1, keepdim=True).values
     high = torch.where(valid, cand_scores, torch.full_like(cand_scores, -math.inf)).max(dim=1, keepdim=True).values
     spread = high - low
     safe_spread = torch.where(spread > 0, spread, torch.ones_like(spread))
     rel = torch.where(spread > 0, (cand_scores - low) / safe_spread, torch.ones_like(cand_scores))
-    rel = torch.where(valid, rel, torch.zeros_like(rel))
+    return torch.where(valid, rel, torch.zeros_like(rel))
 
-    cats = item_categories.to(device=scores.device, dtype=torch.double)[cand_items]  # [U, n_cand, C]
+
+def greedy_picks(rel: Tensor, valid: Tensor, cats: Tensor, lam: float, k: int):
+    """MMR's greedy choice, vectorised over users: ``k`` candidate positions per user and whether each was valid."""
+    sizes = (cats > 0).sum(-1).double()
+    slots = cats.transpose(1, 2).contiguous()
     max_sim = torch.zeros_like(rel)
     available = valid.clone()
-    rows = torch.arange(n_users, device=scores.device)
+    rows = torch.arange(len(rel), device=rel.device)
     picks, picked_ok = [], []
-    for _ in range(min(k, n_cand)):
-        value = lam * rel - (1.0 - lam) * max_sim
-        value = torch.where(available, value, torch.full_like(value, -math.inf))
+    for _ in range(min(k, rel.shape[1])):
+        value = torch.where(available, lam * rel - (1.0 - lam) * max_sim, torch.full_like(rel, -math.inf))
         choice = value.argmax(dim=1)  # first maximum = best original rank among ties
         ok = available[rows, choice]
         picks.append(choice)
         picked_ok.append(ok)
         available[rows[ok], choice[ok]] = False
-        chosen = cats[rows, choice]  # [U, C]
-        inter = torch.minimum(cats, chosen[:, None, :]).sum(dim=-1)
-        union = torch.maximum(cats, chosen[:, None, :]).sum(dim=-1)
-        nonempty = union > 0
-        safe_union = torch.where(nonempty, union, torch.ones_like(union))
-        sim = torch.where(nonempty, inter / safe_union, torch.zeros_like(union))
-        max_sim = torch.maximum(max_sim, sim)
+        max_sim = torch.maximum(max_sim, jaccard_to(slots, sizes, cats[rows, choice], sizes[rows, choice]))
+    return picks, picked_ok
 
-    finite = torch.isfinite(work)
-    row_max = torch.where(finite, work, torch.full_like(work, -math.inf)).max(dim=1, keepdim=True).values
-    row_max = torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max))
-    out = torch.where(finite, work - row_max - 1.0, torch.full_like(work, -math.inf))
+
+def placed_scores(work: Tensor, cand_items: Tensor, picks, picked_ok, k: int) -> Tensor:
+    """Picked items score ``k, k−1, …`` in pick order; every other finite score is shifted below them, in order."""
+    row_max = work.max(dim=1, keepdim=True).values
+    out = work - (torch.where(torch.isfinite(row_max), row_max, torch.zeros_like(row_max)) + 1.0)
+    rows = torch.arange(len(work), device=work.device)
     for position, (choice, ok) in enumerate(zip(picks, picked_ok)):
         items = cand_items[rows, choice]
         out[rows[ok], items[ok]] = float(k - position)
-    return out.to(out_dtype)
+    return out
 
 
 @register
@@ -106,7 +142,7 @@ class MMR(AdaptationMethod):
     def adapt(self, preference: torch.Tensor) -> Entry:
         context = self.context
         lam = float(preference[context.objective_index("accuracy")])
-        categories = context.trainer.objectives[context.objective_index("diversity")].item_categories
+        categories = context.trainer.objectives[context.objective_index("diversity")].category_ids
         k, candidates = first_topk(context.config), int(setting(context.config, "mmr_candidates"))
         seconds = []
 

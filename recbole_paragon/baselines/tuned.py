@@ -5,12 +5,12 @@ import torch
 
 from recbole_paragon.baselines.base import AdaptationMethod, Entry, register, timed
 from recbole_paragon.model.cache import top_candidates
-from recbole_paragon.objectives.base import CachedBatch
+from recbole_paragon.objectives.base import CachedBatch, Scores
 from recbole_paragon.preference import matches_any
 from recbole_paragon.registry import get_model
 from recbole_paragon.settings import setting
 from recbole_paragon.strategies import build_strategy
-from recbole_paragon.training.adapter_trainer import weighted_step
+from recbole_paragon.training.adapter_trainer import cache_candidates, weighted_step
 
 
 @register
@@ -66,7 +66,7 @@ def retrain_model(context, preference: torch.Tensor):
     optimizer = torch.optim.Adam(model.parameters(), lr=float(config["learning_rate"]))
     strategy = build_strategy(trainer.strategy_name, config, preference)
     parameters = list(model.parameters())
-    candidates = int(setting(config, "diversity_candidates"))
+    candidates = cache_candidates(config, objectives)
     model.train()
     for _ in range(int(setting(config, "evaluation_retrain_epochs"))):
         for interaction in train_data:
@@ -76,5 +76,6 @@ def retrain_model(context, preference: torch.Tensor):
             scores = model.score_representation(rows)
             batch = CachedBatch(hidden, interaction[model.POS_ITEM_ID], interaction[model.USER_ID],
                                 top_candidates(scores, candidates))
-            weighted_step(objectives, strategy, optimizer, parameters, batch, rows, scores, trainer.loss_scales())
+            weighted_step(objectives, strategy, optimizer, parameters, batch, rows, Scores(rows, model, scores),
+                          trainer.loss_scales())
     return model.eval()

@@ -6,7 +6,7 @@ the (cheap) score head. The backbone's top-M items per sequence are cached too, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
 
@@ -15,9 +15,8 @@ from recbole_paragon.objectives.base import CachedBatch
 
 def top_candidates(scores: torch.Tensor, count: int) -> torch.Tensor:
     """The ``count`` best-scored items of each row ``[B, count]`` (item 0, the padding, never among them)."""
-    scores = scores.detach().clone()
-    scores[:, 0] = -torch.inf
-    return scores.topk(min(count, scores.shape[1] - 1), dim=1).indices
+    real = scores.detach()[:, 1:]  # a view: no copy of the [B, n_items] scores
+    return real.topk(min(count, real.shape[1]), dim=1).indices + 1
 
 
 @dataclass
@@ -36,6 +35,16 @@ class RepresentationCache:
     def chunks(self, size: int) -> Iterator[CachedBatch]:
         for start in range(0, len(self), size):
             yield self.batch(torch.arange(start, min(start + size, len(self))))
+
+    def user_sample(self, count: Optional[int], seed: int) -> "RepresentationCache":
+        """The rows of ``count`` users drawn without replacement (seeded), in cache order; this cache itself when
+        ``count`` is None or covers every user."""
+        users = torch.unique(self.users)
+        if count is None or int(count) >= len(users):
+            return self
+        chosen = users[torch.randperm(len(users), generator=torch.Generator().manual_seed(int(seed)))[:int(count)]]
+        index = torch.nonzero(torch.isin(self.users, chosen)).flatten()
+        return RepresentationCache(self.hidden[index], self.target[index], self.users[index], self.candidates[index])
 
     @classmethod
     @torch.no_grad()

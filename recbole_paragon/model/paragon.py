@@ -4,10 +4,12 @@ Classes are generated on demand from the backbone class (``make_paragon_class(SA
 mixin overrides only ``forward``, so the backbone's own ``calculate_loss``, ``predict`` and ``full_sort_predict`` run
 unchanged and see the adapted representation. Because the backbone is frozen when adapters are tuned, its
 pre-adapter representation can be cached (:meth:`ParagonMixin.sequence_representation`) and scored again without
-re-running the encoder (:meth:`ParagonMixin.score_representation`); tests check both reproduce ``full_sort_predict``.
+re-running the encoder (:meth:`ParagonMixin.score_representation`, or :meth:`ParagonMixin.score_items` for some
+items only); tests check both reproduce ``full_sort_predict``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -23,48 +25,62 @@ from recbole_paragon.settings import setting
 PREFIX = "Paragon"
 
 
-def _dot_product_head(model, hidden: torch.Tensor) -> torch.Tensor:
-    return hidden @ model.item_embedding.weight.T
+@dataclass(frozen=True)
+class ScoreHead:
+    """An affine score head: item ``i`` scores ``h · f(W_i) (+ b_i) (/ T)``, ``W`` the item table of attribute
+    ``table`` (its first ``n_items`` rows), ``f`` a row-wise ``transform`` (ReLU, L2 normalisation), ``b`` the
+    per-item ``bias`` attribute and ``T`` the ``temperature`` attribute, where given."""
+
+    table: str = "item_embedding"
+    transform: Optional[Callable[[torch.Tensor], torch.Tensor]] = None
+    bias: Optional[str] = None
+    temperature: Optional[str] = None
+
+    def _finish(self, model, scores: torch.Tensor, items: Optional[torch.Tensor]) -> torch.Tensor:
+        if self.bias is not None:
+            bias = getattr(model, self.bias)
+            scores = scores + (bias if items is None else bias[items])
+        return scores if self.temperature is None else scores / getattr(model, self.temperature)
+
+    def _weight(self, model, items: Optional[torch.Tensor]) -> torch.Tensor:
+        weight = getattr(model, self.table).weight
+        weight = weight[: model.n_items] if items is None else weight[items]
+        return weight if self.transform is None else self.transform(weight)
+
+    def scores(self, model, hidden: torch.Tensor) -> torch.Tensor:
+        """All-item scores ``[B, n_items]``."""
+        return self._finish(model, hidden @ self._weight(model, None).T, None)
+
+    def item_scores(self, model, hidden: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores ``[B, n]`` of ``items [B, n]``: cost ``B·n·H`` instead of ``B·n_items·H``."""
+        weight = self._weight(model, items)  # [B, n, H]
+        return self._finish(model, (weight @ hidden[:, :, None]).squeeze(-1), items)
 
 
-def _bert4rec_head(model, hidden: torch.Tensor) -> torch.Tensor:
-    return hidden @ model.item_embedding.weight[: model.n_items].T + model.output_bias
+_DOT = ScoreHead()
 
-
-def _core_head(model, hidden: torch.Tensor) -> torch.Tensor:
-    return hidden @ F.normalize(model.item_embedding.weight, dim=-1).T / model.temperature
-
-
-def _npe_head(model, hidden: torch.Tensor) -> torch.Tensor:
-    return hidden @ torch.relu(model.item_embedding.weight).T
-
-
-def _hgn_head(model, hidden: torch.Tensor) -> torch.Tensor:
-    return hidden @ model.item_embedding_for_prediction.weight.T
-
-
-#: Backbones that can be wrapped, each with the affine head that turns its representation into all-item scores.
-SCORE_HEADS: Dict[str, Callable] = {
-    "SASRec": _dot_product_head,
-    "GRU4Rec": _dot_product_head,
-    "BERT4Rec": _bert4rec_head,
-    "NARM": _dot_product_head,
-    "STAMP": _dot_product_head,
-    "Caser": _dot_product_head,
-    "NextItNet": _dot_product_head,
-    "LightSANs": _dot_product_head,
-    "CORE": _core_head,
-    "SRGNN": _dot_product_head,
-    "GCSAN": _dot_product_head,
-    "FEARec": _dot_product_head,
-    "GRU4RecF": _dot_product_head,
-    "SASRecF": _dot_product_head,
-    "FDSA": _dot_product_head,
-    "HRM": _dot_product_head,
-    "NPE": _npe_head,
-    "SHAN": _dot_product_head,
-    "HGN": _hgn_head,
-    "FOSSIL": _dot_product_head,
+#: Backbones that can be wrapped, each with the affine head that turns its representation into item scores.
+SCORE_HEADS: Dict[str, ScoreHead] = {
+    "SASRec": _DOT,
+    "GRU4Rec": _DOT,
+    "BERT4Rec": ScoreHead(bias="output_bias"),
+    "NARM": _DOT,
+    "STAMP": _DOT,
+    "Caser": _DOT,
+    "NextItNet": _DOT,
+    "LightSANs": _DOT,
+    "CORE": ScoreHead(transform=lambda weight: F.normalize(weight, dim=-1), temperature="temperature"),
+    "SRGNN": _DOT,
+    "GCSAN": _DOT,
+    "FEARec": _DOT,
+    "GRU4RecF": _DOT,
+    "SASRecF": _DOT,
+    "FDSA": _DOT,
+    "HRM": _DOT,
+    "NPE": ScoreHead(transform=torch.relu),
+    "SHAN": _DOT,
+    "HGN": ScoreHead(table="item_embedding_for_prediction"),
+    "FOSSIL": _DOT,
 }
 
 #: The ``loss_type`` values each backbone's RecBole implementation trains with (CE and BPR unless listed).
@@ -88,6 +104,14 @@ UNSUPPORTED: Dict[str, str] = {
 _UNTESTED = "not yet wrapped and tested; supported backbones: {supported}"
 
 
+class _RepresentationCaptured(Exception):
+    """Raised by ``forward`` to stop ``full_sort_predict`` once the representation is captured."""
+
+    def __init__(self, representation: torch.Tensor) -> None:
+        super().__init__("representation captured")
+        self.representation = representation
+
+
 class ParagonMixin:
     """Adds a residual adapter after the backbone's ``forward`` and the tools to tune it with a frozen backbone."""
 
@@ -107,12 +131,15 @@ class ParagonMixin:
         self.adapter.requires_grad_(bool(setting(config, "train_adapter_with_backbone")))
         self.auxiliary_tasks = build_auxiliary_tasks(config, dataset, embedding.embedding_dim)
         self._captured: Optional[list] = None
+        self._stop_after_forward = False
 
     # -- the only override of the backbone ------------------------------------------------------------------------
     def forward(self, *args, **kwargs):
         representation = super().forward(*args, **kwargs)
         if self._captured is not None:
             self._captured.append(representation)
+            if getattr(self, "_stop_after_forward", False):
+                raise _RepresentationCaptured(representation)
         return self.adapter(representation)
 
     def backbone_losses(self, interaction) -> Tuple[List[torch.Tensor], torch.Tensor]:
@@ -164,20 +191,29 @@ class ParagonMixin:
         return self.differentiable_representation(interaction)
 
     def differentiable_representation(self, interaction) -> torch.Tensor:
-        """As :meth:`sequence_representation`, keeping the graph (to train the whole model on other losses)."""
-        self._captured = []
+        """As :meth:`sequence_representation`, keeping the graph (to train the whole model on other losses).
+
+        ``full_sort_predict`` prepares the input exactly as evaluation does and calls ``forward`` once (every wrapped
+        backbone does); it is stopped right after that call, so the all-item scores it would compute next are not."""
+        self._captured, self._stop_after_forward = [], True
         try:
             self.full_sort_predict(interaction)
             captured = self._captured[-1]
+        except _RepresentationCaptured as stop:
+            captured = stop.representation
         finally:
-            self._captured = None
+            self._captured, self._stop_after_forward = None, False
         if captured.dim() == 3:  # per-position output (BERT4Rec): the scored position is the last one
             captured = self.gather_indexes(captured, interaction[self.ITEM_SEQ_LEN] - 1)
         return captured
 
     def score_representation(self, hidden: torch.Tensor) -> torch.Tensor:
         """All-item scores ``[B, n_items]`` for already-adapted representations, as ``full_sort_predict`` computes."""
-        return SCORE_HEADS[self.backbone_name](self, hidden)
+        return SCORE_HEADS[self.backbone_name].scores(self, hidden)
+
+    def score_items(self, hidden: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores ``[B, n]`` of given ``items [B, n]`` (the matching columns of :meth:`score_representation`)."""
+        return SCORE_HEADS[self.backbone_name].item_scores(self, hidden, items)
 
 
 _CLASS_CACHE: Dict[str, type] = {}

@@ -5,6 +5,13 @@ soft count of *higher-ranked* items sharing category c, ``n_ic = Σ_{j≠i} σ((
 discount is ``1/log2(1 + r_i)`` and a soft top-K indicator ``σ((K + ½ − r_i)/τ)`` keeps the sum to the first K.
 The result is normalised by the greedy ideal α-DCG@K of the user's candidates, so it lies in [0, 1]; as τ → 0 it
 equals the exact α-NDCG@K of the hard ranking of the candidates.
+
+Two forms compute the same values: on multi-hot categories ``[B, M, C]`` (:func:`soft_alpha_dcg`,
+:func:`ideal_alpha_dcg`, the reference) and on padded category ids ``[B, M, c]`` (:func:`soft_alpha_dcg_ids`,
+:func:`~recbole_paragon.objectives.category_index.ideal_alpha_dcg_ids`), where ``n_ic`` is only computed for the
+categories item i carries: ``n_{i,k} = Σ_{j≠i} σ((s_j − s_i)/τ)·[j carries cat_k(i)]``, from the soft counts of
+the categories that occur among the row's candidates (at most M·c of them, whatever C). The objective uses the
+index form: its cost grows with the categories a row's candidates carry, not with the catalogue's C.
 """
 from __future__ import annotations
 
@@ -13,9 +20,11 @@ from typing import Optional
 
 import torch
 
-from recbole_paragon.objectives.base import CachedBatch, Objective
+from recbole_paragon.objectives.base import CachedBatch, Objective, Scores
+from recbole_paragon.objectives.category_index import (distinct_category_ids, first_max, ideal_alpha_dcg_ids,
+                                                       local_multi_hot, row_local_ids)
+from recbole_paragon.objectives.side_information import item_category_tokens
 from recbole_paragon.settings import setting
-from recbole_paragon.objectives.side_information import item_category_matrix
 
 
 def soft_alpha_dcg(scores: torch.Tensor, categories: torch.Tensor, k: int, alpha: float, tau: float) -> torch.Tensor:
@@ -29,15 +38,31 @@ def soft_alpha_dcg(scores: torch.Tensor, categories: torch.Tensor, k: int, alpha
     return (gain * in_top_k / torch.log2(1 + rank)).sum(-1)
 
 
+def soft_alpha_dcg_ids(scores: torch.Tensor, ids: torch.Tensor, k: int, alpha: float, tau: float) -> torch.Tensor:
+    """:func:`soft_alpha_dcg` from distinct padded category ids ``ids [B, M, c]`` (0 = padding) of the candidates.
+
+    The soft counts are those of the multi-hot form restricted to the categories occurring in each row (at most
+    ``M·c``, renumbered by :func:`row_local_ids`), read back at each item's own categories."""
+    above = torch.sigmoid((scores[:, None, :] - scores[:, :, None]) / tau)
+    rank = 0.5 + above.sum(-1)
+    local, size = row_local_ids(ids)
+    counts = above @ local_multi_hot(local, size)  # [B, M, L]: soft count of higher-ranked items per row category
+    seen = counts.gather(2, local) - 0.5  # at item i's own categories, minus σ(0) of j = i
+    gain = ((ids > 0).to(above.dtype) * torch.exp(seen * math.log(1 - alpha))).sum(-1)
+    in_top_k = torch.sigmoid((k + 0.5 - rank) / tau)
+    return (gain * in_top_k / torch.log2(1 + rank)).sum(-1)
+
+
 def ideal_alpha_dcg(categories: torch.Tensor, k: int, alpha: float) -> torch.Tensor:
-    """Greedy ideal α-DCG@k per user from multi-hot ``categories [B, M, C]`` (the usual α-NDCG normaliser)."""
+    """Greedy ideal α-DCG@k per user from multi-hot ``categories [B, M, C]`` (the usual α-NDCG normaliser); ties
+    within rounding go to the first item (:func:`~recbole_paragon.objectives.category_index.first_max`)."""
     batch, candidates, _ = categories.shape
     counts = torch.zeros(batch, categories.shape[2], device=categories.device)
     taken = torch.zeros(batch, candidates, dtype=torch.bool, device=categories.device)
     total = torch.zeros(batch, device=categories.device)
     for position in range(min(k, candidates)):
         gains = (categories * (1 - alpha) ** counts[:, None, :]).sum(-1).masked_fill(taken, -1.0)
-        best_gain, best = gains.max(-1)
+        best_gain, best = first_max(gains)
         total += best_gain.clamp_min(0) / math.log2(position + 2)
         taken[torch.arange(batch), best] = True
         counts += categories[torch.arange(batch), best]
@@ -52,7 +77,7 @@ class Diversity(Objective):
 
     def __init__(self, config, dataset, model) -> None:
         super().__init__(config, dataset, model)
-        self.item_categories = item_category_matrix(dataset, setting(config, "category_field"))
+        self.category_ids = distinct_category_ids(item_category_tokens(dataset, setting(config, "category_field")))
         self.alpha = float(setting(config, "alpha_ndcg_alpha"))
         self.k = int(setting(config, "diversity_topk"))
         self.tau = float(setting(config, "diversity_temperature"))
@@ -61,20 +86,24 @@ class Diversity(Objective):
             raise ValueError(f"alpha_ndcg_alpha must be in (0, 1), got {self.alpha}")
         if self.tau <= 0 or self.k <= 0 or self.num_candidates < self.k:
             raise ValueError("diversity needs diversity_temperature > 0 and 0 < diversity_topk <= diversity_candidates")
+        self.candidates = self.num_candidates
 
         self._ideal_rows: Optional[torch.Tensor] = None
 
     def ideal(self, candidates: torch.Tensor) -> torch.Tensor:
         """Greedy ideal α-DCG@K of each row's candidates, computed in chunks to bound memory."""
-        categories = self.item_categories.to(candidates.device)
-        return torch.cat([ideal_alpha_dcg(categories[chunk], self.k, self.alpha) for chunk in candidates.split(4096)])
+        ids = self.category_ids.to(candidates.device)
+        return torch.cat([ideal_alpha_dcg_ids(ids[chunk], self.k, self.alpha)
+                          for chunk in candidates[:, :self.num_candidates].split(8192)])
 
     def prepare(self, cache) -> None:
         self._ideal_rows = self.ideal(cache.candidates)
 
-    def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        categories = self.item_categories.to(scores.device)[batch.candidates]
-        dcg = soft_alpha_dcg(scores.gather(1, batch.candidates), categories, self.k, self.alpha, self.tau)
+    def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: Scores) -> torch.Tensor:
+        candidates = batch.candidates[:, :self.num_candidates]
+        ids = self.category_ids.to(candidates.device)[candidates]
+        dcg = soft_alpha_dcg_ids(scores.of_candidates(batch.candidates, self.num_candidates), ids, self.k, self.alpha,
+                                 self.tau)
         if self._ideal_rows is not None and batch.index is not None:
             ideal = self._ideal_rows[batch.index]
         else:

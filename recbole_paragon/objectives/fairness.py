@@ -16,7 +16,7 @@ import math
 
 import torch
 
-from recbole_paragon.objectives.base import CachedBatch, Objective
+from recbole_paragon.objectives.base import CachedBatch, Objective, Scores
 from recbole_paragon.objectives.user_groups import user_groups
 from recbole_paragon.settings import setting
 
@@ -77,10 +77,10 @@ class Fairness(Objective):
         if not 0 < self.cvar_alpha <= 1:
             raise ValueError(f"fairness_cvar_alpha must be in (0, 1], got {self.cvar_alpha}")
 
-    def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: Scores) -> torch.Tensor:
         groups = self.user_groups.to(batch.users.device)[batch.users]
         known = groups > 0
-        ndcg = soft_ndcg(scores[known], batch.target[known], self.tau)
+        ndcg = soft_ndcg(scores.full[known], batch.target[known], self.tau)  # the target's rank among all items
         if self.kind == "gap":
             return group_spread(ndcg, groups[known])
         if self.kind == "worst_group":

@@ -10,16 +10,26 @@ from recbole.trainer import Trainer
 from recbole_paragon.evaluation.evaluator import SplitEvaluator
 from recbole_paragon.model.cache import RepresentationCache
 from recbole_paragon.objectives import Objective, build_objectives, configured_objectives
-from recbole_paragon.objectives.base import CachedBatch
+from recbole_paragon.objectives.base import CachedBatch, Scores
 from recbole_paragon.preference import PreferenceLike, as_preference
 from recbole_paragon.settings import setting, torch_threads
 from recbole_paragon.strategies import Strategy, build_strategy
 from recbole_paragon.training.progress import progress
 
+#: The cached split that bank checkpoints and generator validation are measured on: ``selection_users`` users of the
+#: validation split (all of them when ``selection_users`` is null or covers them).
+SELECTION = "selection"
+
+
+def cache_candidates(config, objectives: Sequence[Objective]) -> int:
+    """How many of the backbone's top items per row to cache: the most any objective reads (at least
+    ``diversity_candidates``)."""
+    return max([int(setting(config, "diversity_candidates"))] + [int(o.candidates) for o in objectives])
+
 
 def weighted_step(objectives: Sequence[Objective], strategy: Strategy, optimizer: torch.optim.Optimizer,
                   parameters: List[torch.Tensor], batch: CachedBatch, rows: torch.Tensor,
-                  scores: torch.Tensor, scales: Optional[torch.Tensor] = None) -> Dict[str, float]:
+                  scores: Scores, scales: Optional[torch.Tensor] = None) -> Dict[str, float]:
     """One optimisation step on the objectives' losses for adapted ``rows`` and their ``scores`` (each divided by
     its scale, if given), combined by the strategy (adapter tuning and whole-model retraining share it)."""
     losses = [objective.loss(batch, rows, scores) for objective in objectives]
@@ -51,17 +61,23 @@ class AdapterTrainer(Trainer):
         if self.objective_scale not in ("none", "initial"):
             raise ValueError(f"objective_scale must be none or initial, got {self.objective_scale!r}")
         self._scales: Optional[torch.Tensor] = None
+        self.selection_users: Optional[int] = None  # users in the selection sample; None = the whole valid split
 
     # -- set-up ------------------------------------------------------------------------------------------------------
     def prepare(self, train_data, valid_data=None, test_data=None) -> None:
         """Freeze the backbone, build the objectives (checking side information) and cache every split."""
         self.objectives = build_objectives(self.objective_names, self.config, train_data.dataset, self.model)
         self.model.freeze_backbone()
-        candidates = int(setting(self.config, "diversity_candidates"))
+        candidates = cache_candidates(self.config, self.objectives)
         for split, loader in (("train", train_data), ("valid", valid_data), ("test", test_data)):
             if loader is not None:
                 self.loaders[split] = loader
                 self.caches[split] = RepresentationCache.build(self.model, loader, candidates)
+        if "valid" in self.caches:
+            self.caches[SELECTION] = self.caches["valid"].user_sample(setting(self.config, "selection_users"),
+                                                                      int(setting(self.config, "seed")))
+            sampled = self.caches[SELECTION] is not self.caches["valid"]
+            self.selection_users = int(setting(self.config, "selection_users")) if sampled else None
         for objective in self.objectives:
             objective.prepare(self.caches["train"])
         self.split_evaluator = SplitEvaluator(self.config, self.model, train_data, self.caches)
@@ -76,7 +92,7 @@ class AdapterTrainer(Trainer):
         if self._scales is None:
             cache = self.caches["train"]
             batch = cache.batch(torch.arange(min(len(cache), 8 * self.batch_size)))
-            scores = self.model.score_representation(batch.hidden)
+            scores = Scores(batch.hidden, self.model)
             values = torch.stack([o.loss(batch, batch.hidden, scores).abs() for o in self.objectives])
             self._scales = values.clamp_min(1e-8)
         return self._scales
@@ -125,8 +141,8 @@ class AdapterTrainer(Trainer):
         for step in progress(range(1, steps + 1), "adapter", show_progress, leave=False):
             batch = batches(generator)
             rows = self.model.adapter(batch.hidden)
-            weighted_step(self.objectives, strategy, optimizer, parameters, batch, rows,
-                          self.model.score_representation(rows), scales)
+            weighted_step(self.objectives, strategy, optimizer, parameters, batch, rows, Scores(rows, self.model),
+                          scales)
             if step % steps_per_epoch == 0:
                 strategy.on_epoch_end(step // steps_per_epoch - 1)
             if step in keep:
@@ -137,6 +153,11 @@ class AdapterTrainer(Trainer):
     def evaluate_vector(self, vector: Optional[torch.Tensor], split: str = "valid") -> "OrderedDict[str, float]":
         """RecBole metrics (config ``metrics``/``topk``) of an adapter on the cached ``split``; None = identity."""
         return self.split_evaluator.vector(vector, split)
+
+    def evaluate_selection(self, vector: Optional[torch.Tensor]) -> "OrderedDict[str, float]":
+        """Metrics of an adapter on the selection sample of the validation split (``selection_users``): what the
+        bank records for every checkpoint and what generator training validates on."""
+        return self.split_evaluator.vector(vector, SELECTION)
 
     # -- RecBole's trainer shape ---------------------------------------------------------------------------------------
     def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):

@@ -2,7 +2,8 @@
 
 Stored as ``bank.pt`` (plain tensors: ``vectors [N, P]``, ``preferences [N, K]``, ``steps [N]``, ``seeds [N]``, loadable
 with ``torch.load(weights_only=True)``) and ``bank.json`` (backbone fingerprint, dataset, objectives, tuning settings,
-per-adapter preference, step, seed and validation metrics). Both are rewritten atomically after every finished
+per-adapter preference, step, seed and validation metrics, measured on the ``selection_users`` sample of the
+validation split). Both are rewritten atomically after every finished
 tuning run, so an interrupted collection loses at most the run in progress and resumes where it stopped.
 """
 from __future__ import annotations
@@ -127,6 +128,8 @@ def bank_settings(config, trainer) -> Dict[str, Any]:
         "adapter_batch_size": trainer.batch_size,
         "hidden_size": trainer.model.adapter.hidden_size,
         "adapter_dim": trainer.model.adapter.adapter_dim,
+        # checkpoints measured on another user sample are another bank (None: the whole validation split)
+        "selection_users": trainer.selection_users,
         # how the objectives and the strategy are computed: another loss is another bank
         "objective_settings": settings_with_prefix(config, "diversity_", "fairness_", "group_", "alpha_ndcg_",
                                                    "objective_", f"{trainer.strategy_name}_"),
@@ -167,6 +170,6 @@ def collect_bank(trainer, config, directory: str, show_progress: bool = True,
         vectors = trainer.tune(preference, seed=seed, checkpoints=checkpoints)
         seconds = time.perf_counter() - start
         for step, vector in vectors:
-            bank.add(vector, preference.tolist(), step, seed, trainer.evaluate_vector(vector, "valid"), seconds)
+            bank.add(vector, preference.tolist(), step, seed, trainer.evaluate_selection(vector), seconds)
         bank.save(directory)
     return bank

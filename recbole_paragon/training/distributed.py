@@ -129,7 +129,7 @@ def tune_run(boxed_state_ref: Sequence[Any], preference: List[float], seed: int,
     vectors = [(int(step), vector.detach().cpu()) for step, vector in
                trainer.tune(preference, seed=seed, checkpoints=checkpoints)]
     seconds = time.perf_counter() - start
-    metrics = [{k: float(v) for k, v in trainer.evaluate_vector(vector, "valid").items()} for _, vector in vectors]
+    metrics = [{k: float(v) for k, v in trainer.evaluate_selection(vector).items()} for _, vector in vectors]
     return preference, seed, vectors, metrics, seconds
 
 

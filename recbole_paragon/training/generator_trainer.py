@@ -4,7 +4,8 @@
 from preference to adapter directly on the preference-weighted objectives with random preferences (CMR-style).
 Both keep a validation split of bank preferences held out and early-stop on the *recommendation* quality of the
 adapters they generate there: the mean absolute difference between the generated and the tuned adapters' validation
-metrics of every objective (NDCG@10, AlphaNDCG@10, GroupGap@10), i.e. how faithfully they reproduce tuning.
+metrics of every objective (NDCG@10, AlphaNDCG@10, GroupGap@10) on the ``selection_users`` sample the bank was
+measured on, i.e. how faithfully they reproduce tuning.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 from recbole_paragon.generators import DiffusionGenerator, HyperNetwork, check_generator_kind
 from recbole_paragon.generators.conditions import condition_vectors
 from recbole_paragon.model.adapter import Adapter, apply_adapter_vector
+from recbole_paragon.objectives.base import Scores
 from recbole_paragon.preference import matches_any
 from recbole_paragon.settings import setting, torch_threads
 from recbole_paragon.training.adapter_trainer import AdapterTrainer
@@ -112,8 +114,8 @@ class GeneratorTrainer:
     def validation_error(self, generate, preferences: torch.Tensor, reference: torch.Tensor) -> float:
         """Mean |generated − tuned| validation metric over held-out preferences and objectives."""
         vectors = generate(preferences)
-        generated = torch.tensor([[self.adapter_trainer.evaluate_vector(v, "valid")[m] for m in self.objective_metrics]
-                                  for v in vectors])
+        results = [self.adapter_trainer.evaluate_selection(v) for v in vectors]  # one evaluation per adapter
+        generated = torch.tensor([[result[m] for m in self.objective_metrics] for result in results])
         return float((generated - reference).abs().mean())
 
     # -- training ------------------------------------------------------------------------------------------------------
@@ -207,7 +209,7 @@ class GeneratorTrainer:
             for preference, vector in zip(preferences, vectors):
                 batch = cache.batch(torch.randint(len(cache), (trainer.batch_size // groups,), generator=rng))
                 rows = apply_adapter_vector(batch.hidden, vector, adapter.adapter_dim)
-                scores = trainer.model.score_representation(rows)
+                scores = Scores(rows, trainer.model)
                 losses = torch.stack([o.loss(batch, rows, scores) for o in trainer.objectives]) / scales
                 total = total + (preference * losses).sum() / groups
             optimizer.zero_grad()
