@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test install serve clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+serve: $(STAMP)   # the demo's bundle over HTTP: console at http://127.0.0.1:8000/
+	$(PY) run_recbole_paragon.py --stage=serve --run_dir=saved/ParagonSASRec-ml-100k
 
 clean:
 	rm -rf $(VENV) saved log log_tensorboard

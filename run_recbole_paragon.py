@@ -7,6 +7,11 @@ Any ``--key=value`` RecBole understands works here too; ``--model=SASRec`` (no p
     python run_recbole_paragon.py --tune --params_file=properties/hyper_example.test [--num_samples=8] [--key=value]
 
 runs a hyper-parameter sweep on Ray Tune instead (options: ``python -m recbole_paragon.tune --help``).
+
+    python run_recbole_paragon.py --stage=serve --run_dir=saved/ParagonSASRec-ml-100k [--port=8000]
+    recbole-paragon serve --run_dir=saved/ParagonSASRec-ml-100k
+
+serves the run's exported bundle over HTTP (console at ``/``, OpenAPI at ``/docs``); no dataset is loaded.
 """
 import argparse
 import sys
@@ -14,7 +19,18 @@ import sys
 from recbole_paragon import run_recbole_paragon
 
 
+def wants_service(arguments) -> bool:
+    """``serve ...`` (the console script's sub-command) or ``--stage=serve``."""
+    return bool(arguments) and (arguments[0] == "serve" or "--stage=serve" in arguments)
+
+
 def main() -> None:
+    arguments = sys.argv[1:]
+    if wants_service(arguments):
+        from recbole_paragon.service import main as serve_main
+
+        serve_main([arg for arg in arguments if arg != "serve"])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", "-m", type=str, default="ParagonSASRec", help="model name, e.g. ParagonSASRec")
     parser.add_argument("--dataset", "-d", type=str, default="ml-100k", help="dataset name")

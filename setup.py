@@ -13,6 +13,11 @@ INSTALL_REQUIRES = [
     "matplotlib",
     "tqdm",
 ]
+#: The HTTP service and the preference console (recbole-paragon serve).
+SERVE_REQUIRES = ["fastapi==0.163.2", "uvicorn==0.54.0", "httptools==0.9.0", "uvloop==0.23.0"]  # C HTTP parser, loop
+#: The test suite: the service's test client, the fuzzer, the console's browser test (Chromium itself comes from
+#: the system: apt-get install chromium).
+TEST_REQUIRES = ["pytest>=7", "httpx==0.28.1", "hypothesis==6.170.15", "playwright==1.65.2", *SERVE_REQUIRES]
 
 setup(
     name="recbole-paragon",
@@ -22,9 +27,10 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
     packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
-    package_data={"recbole_paragon": ["properties/*.yaml", "properties/*/*.yaml", "properties/*.test"]},
+    package_data={"recbole_paragon": ["properties/*.yaml", "properties/*/*.yaml", "properties/*.test",
+                                      "service/static/*"]},
     py_modules=["run_recbole_paragon"],
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"serve": SERVE_REQUIRES, "test": TEST_REQUIRES},
     entry_points={"console_scripts": ["recbole-paragon=run_recbole_paragon:main"]},
 )

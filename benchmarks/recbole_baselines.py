@@ -76,9 +76,17 @@ def main() -> None:
     parser.add_argument("--group_by", default="activity")
     parser.add_argument("--paragon_reports", nargs="*", default=[])
     parser.add_argument("--plot", default=os.path.join(BENCH_DIR, "recbole_baselines.png"))
+    parser.add_argument("--reuse", action="store_true", help="take the models' results from the last run's JSON")
     args = parser.parse_args()
     overrides = {"group_by": args.group_by, **({"epochs": args.epochs} if args.epochs else {})}
-    models = {name: train_model(name, overrides) for name in args.models}
+    saved = os.path.join(BENCH_DIR, "recbole_baselines.json")
+    if args.reuse and os.path.isfile(saved):
+        with open(saved, encoding="utf-8") as handle:
+            models = json.load(handle)
+    else:
+        models = {name: train_model(name, overrides) for name in args.models}
+        with open(saved, "w", encoding="utf-8") as handle:
+            json.dump(models, handle, indent=1)
     print(f"machine: {machine()}; ml-100k test split; group_by={args.group_by}; plain RecBole models")
     print_table([[name] + [f"{r[k]:.4f}" for k in KEYS] + [f"{r['seconds']:.0f}"] for name, r in models.items()],
                 ["model"] + KEYS + ["seconds"])

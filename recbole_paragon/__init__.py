@@ -7,9 +7,9 @@ from recbole_paragon import compat  # noqa: E402,F401  (must run before RecBole 
 from recbole_paragon import metrics  # noqa: E402,F401  (registers the metrics with RecBole's evaluator)
 from recbole_paragon.config import Config  # noqa: E402
 from recbole_paragon.quick_start import objective_function, run_recbole_paragon  # noqa: E402
-from recbole_paragon.serving import generate, generate_batch  # noqa: E402
+from recbole_paragon.serving import ParagonRecommender, generate, generate_batch  # noqa: E402
 from recbole_paragon.registry import get_model, get_trainer  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["Config", "generate", "generate_batch", "get_model", "get_trainer", "objective_function", "run_recbole_paragon",
+__all__ = ["Config", "ParagonRecommender", "generate", "generate_batch", "get_model", "get_trainer", "objective_function", "run_recbole_paragon",
            "__version__"]

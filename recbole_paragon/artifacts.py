@@ -17,7 +17,8 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import torch
 
-BACKBONE_CHECKPOINT = "backbone.pth"
+BACKBONE_CHECKPOINT = "backbone.pth"  # RecBole's own (pickled) checkpoint: written, never loaded by the plugin
+BACKBONE_STATE = "backbone-state.pt"  # the same weights as plain tensors: what the plugin loads
 BACKBONE_METADATA = "backbone.json"
 BANK_TENSORS = "bank.pt"
 BANK_METADATA = "bank.json"

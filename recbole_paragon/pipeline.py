@@ -1,4 +1,4 @@
-"""Paragon's stages on one run directory: backbone -> adapter bank (-> generator -> evaluation).
+"""Paragon's stages on one run directory: backbone -> adapter bank (-> generator -> evaluation -> export).
 
 Every stage writes its artifact into the run directory and reuses it on the next run when the settings it depends
 on (its fingerprint) still match, so re-running is cheap and an interrupted run continues after its last finished
@@ -15,9 +15,10 @@ from typing import Any, Dict, Optional
 import torch
 from recbole.utils import init_seed, set_color
 
-from recbole_paragon.artifacts import (BACKBONE_CHECKPOINT, USER_GROUPS, fingerprint, run_directory, to_jsonable,
+from recbole_paragon.artifacts import (BACKBONE_STATE, USER_GROUPS, fingerprint, run_directory, to_jsonable,
                                        write_json)
 from recbole_paragon.baselines import MethodContext, build_methods, run_methods
+from recbole_paragon.bundle import export_bundle
 from recbole_paragon.evaluation.report import summarise, summary_table, write_report
 from recbole_paragon.generators import GeneratedAdapters
 from recbole_paragon.model.auxiliary import check_auxiliary_settings
@@ -84,7 +85,7 @@ def train_backbone(config, train_data, valid_data, test_data, callback_fn=None) 
 def backbone_stage(config, train_data, valid_data, test_data) -> Dict[str, Any]:
     """Reuse the saved backbone when its settings match, else train it."""
     if saved_backbone_matches(config):
-        getLogger().info(set_color("reusing backbone", "green") + f": {run_directory(config)}/{BACKBONE_CHECKPOINT}")
+        getLogger().info(set_color("reusing backbone", "green") + f": {run_directory(config)}/{BACKBONE_STATE}")
         return load_backbone(config, train_data._dataset)
     return train_backbone(config, train_data, valid_data, test_data)
 
@@ -179,6 +180,7 @@ def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Op
     metadata = {**settings, "settings_fingerprint": settings_fingerprint, "condition_on_step":
                 generator_trainer.condition_on_step and kind == "diffusion",
                 "sampling": generator_trainer.sampling(), "history": generator_trainer.history,
+                "stopped_by": generator_trainer.stopped_by,
                 "train_seconds": time.perf_counter() - start, "dataset": config["dataset"], "model": config["model"]}
     save_generator(directory, generator, metadata)
     return GeneratedAdapters(generator, metadata)
@@ -218,3 +220,10 @@ def evaluate_stage(config, trainer: AdapterTrainer, bank: AdapterBank,
     getLogger().info(set_color("evaluation", "green") + f": {paths}")
     print(table)
     return report
+
+
+def export_stage(config, dataset, trainer: AdapterTrainer, adapters: GeneratedAdapters) -> str:
+    """Write (or reuse) the run's serving bundle ``<run_dir>/bundle``: backbone, generator, catalogue, grid."""
+    directory = export_bundle(config, dataset, trainer, adapters)
+    getLogger().info(set_color("serving bundle", "green") + f": {directory}")
+    return directory

@@ -15,7 +15,9 @@ from recbole_paragon.datasets import load_dataset
 from recbole_paragon.model.paragon import PREFIX
 from recbole_paragon.settings import setting
 
-STAGES = ("all", "backbone", "tune", "bank", "generator", "generate", "evaluate")
+STAGES = ("all", "backbone", "tune", "bank", "generator", "generate", "evaluate", "export")
+#: Stages that end by writing the serving bundle (``generate()`` and the service read it).
+EXPORTING_STAGES = ("all", "generate", "export")
 
 
 def build_config(model=None, dataset=None, config_file_list=None, config_dict=None,
@@ -24,6 +26,9 @@ def build_config(model=None, dataset=None, config_file_list=None, config_dict=No
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict,
                     command_line=command_line)
     stage = config["stage"] if "stage" in config else None
+    if stage == "serve":
+        raise ValueError("--stage=serve runs the HTTP service on an exported bundle, without RecBole's config: "
+                         "python run_recbole_paragon.py --stage=serve --run_dir=DIR [--port=8000]")
     if str(config["model"]).startswith(PREFIX) and stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
     return config
@@ -106,4 +111,6 @@ def run_stages(config, dataset, train_data, valid_data, test_data) -> Dict[str, 
         if "hypernet" in setting(config, "evaluation_methods") and "hypernet" not in generators:
             generators["hypernet"] = pipeline.generator_stage(config, trainer, result["bank"], kind="hypernet")
         result["report"] = pipeline.evaluate_stage(config, trainer, result["bank"], generators)
+    if stage in EXPORTING_STAGES:
+        result["bundle"] = pipeline.export_stage(config, dataset, trainer, result["generator"])
     return result

@@ -1,17 +1,20 @@
 """What a run directory stores, read back: the trained backbone and the generators.
 
-``backbone.pth`` is RecBole's own checkpoint (written by the backbone stage); ``backbone.json`` holds the
-fingerprints that tie it to its settings. A generator is ``generator-<kind>.pt`` (plain tensors) plus
+``backbone.pth`` is RecBole's own checkpoint (written by the backbone stage, it pickles RecBole's ``Config``, so
+the plugin never loads it: a crafted pickle would run code); ``backbone-state.pt`` holds the same weights as plain
+tensors and is what :func:`load_backbone` reads (``weights_only=True``); ``backbone.json`` holds the fingerprints
+that tie them to their settings. A generator is ``generator-<kind>.pt`` (plain tensors) plus
 ``generator-<kind>.json`` (kind, objectives, fingerprints, sampling defaults, training history).
 """
 from __future__ import annotations
 
 import os
+from logging import getLogger
 from typing import Any, Dict, Optional, Tuple
 
 import torch
 
-from recbole_paragon.artifacts import (BACKBONE_CHECKPOINT, BACKBONE_METADATA, GENERATOR_METADATA,
+from recbole_paragon.artifacts import (BACKBONE_METADATA, BACKBONE_STATE, GENERATOR_METADATA,
                                        GENERATOR_TENSORS, ArtifactError, fingerprint, load_tensors, read_json,
                                        run_directory, save_tensors, write_json)
 from recbole_paragon.generators import GENERATORS, check_generator_kind, generator_from_state
@@ -47,37 +50,60 @@ def backbone_config_fingerprint(config) -> str:
 
 
 def write_backbone_metadata(config, model, result: Dict[str, Any]) -> None:
-    """``backbone.json``: the fingerprints of the settings and weights, and the training results."""
+    """``backbone-state.pt`` (the weights as plain tensors), then ``backbone.json``: the fingerprints of the
+    settings and weights, and the training results."""
+    directory = run_directory(config)
+    save_tensors(os.path.join(directory, BACKBONE_STATE), {"state_dict": _plain_state(model)})
     metadata = {k: v for k, v in result.items() if k not in ("model", "checkpoint")}
-    write_json(os.path.join(run_directory(config), BACKBONE_METADATA),
+    write_json(os.path.join(directory, BACKBONE_METADATA),
                {"config_fingerprint": backbone_config_fingerprint(config),
                 "backbone_fingerprint": model.backbone_fingerprint(), **metadata})
 
 
+def _plain_state(model) -> Dict[str, torch.Tensor]:
+    return {name: tensor.detach().cpu().clone() for name, tensor in model.state_dict().items()}
+
+
 def saved_backbone_matches(config) -> bool:
-    """Whether the run directory holds a backbone trained with the current settings."""
+    """Whether the run directory holds a backbone trained with the current settings, as plain tensors."""
     directory = run_directory(config)
     metadata_path = os.path.join(directory, BACKBONE_METADATA)
-    if not (os.path.isfile(metadata_path) and os.path.isfile(os.path.join(directory, BACKBONE_CHECKPOINT))):
+    if not os.path.isfile(metadata_path):
+        return False
+    if not os.path.isfile(os.path.join(directory, BACKBONE_STATE)):
+        getLogger().warning(f"{directory} has no {BACKBONE_STATE} (a run of an older version): its pickled "
+                            f"RecBole checkpoint is never loaded, so the backbone is trained again")
         return False
     metadata = read_json(metadata_path, f"delete {directory} (or its backbone files) to train the backbone again")
     return metadata.get("config_fingerprint") == backbone_config_fingerprint(config)
 
 
 def load_backbone(config, dataset) -> Dict[str, Any]:
-    """The saved backbone of the run directory, in a fresh ``Paragon<Backbone>``."""
+    """The saved backbone of the run directory (``backbone-state.pt``, plain tensors) in a fresh
+    ``Paragon<Backbone>``; RecBole's pickled ``backbone.pth`` is never read."""
     directory = run_directory(config)
-    fix = f"delete {directory}/{BACKBONE_CHECKPOINT} and {BACKBONE_METADATA} to train the backbone again"
+    fix = f"delete {directory}/{BACKBONE_STATE} and {BACKBONE_METADATA} to train the backbone again"
     metadata = read_json(os.path.join(directory, BACKBONE_METADATA), fix)
-    # RecBole's own checkpoint format pickles its Config; this file was written by our backbone stage.
-    checkpoint = torch.load(os.path.join(directory, BACKBONE_CHECKPOINT), map_location=config["device"],
-                            weights_only=False)
-    model = get_model(config["model"])(config, dataset).to(config["device"])
-    model.load_state_dict(checkpoint["state_dict"])
-    model.load_other_parameter(checkpoint.get("other_parameter"))
+    path = os.path.join(directory, BACKBONE_STATE)
+    model = get_model(config["model"])(config, dataset)
+    load_plain_state(model, load_tensors(path, fix), path, fix)
+    model = model.to(config["device"])
     if model.backbone_fingerprint() != metadata["backbone_fingerprint"]:
-        raise ArtifactError(f"{directory}/{BACKBONE_CHECKPOINT} does not match its metadata; {fix}")
-    return {**metadata, "model": model, "checkpoint": os.path.join(directory, BACKBONE_CHECKPOINT), "reused": True}
+        raise ArtifactError(f"{path} does not match its metadata; {fix}")
+    return {**metadata, "model": model, "checkpoint": path, "reused": True}
+
+
+def load_plain_state(model, state: Any, path: str, fix: str) -> None:
+    """Load ``{"state_dict": {name: tensor}}`` into ``model``; anything else raises :class:`ArtifactError`."""
+    weights = state.get("state_dict") if isinstance(state, dict) else None
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        raise ArtifactError(f"{path} holds no plain state_dict of tensors; {fix}")
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise ArtifactError(f"{path} does not fit a {type(model).__name__} of these settings ({first_line}); "
+                            f"{fix}") from None
 
 
 # -- generators ----------------------------------------------------------------------------------------------------

@@ -80,3 +80,19 @@ def run_on_backbone_copy(tiny_backbone_dir, root, overrides):
         return config, run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], config)
     finally:
         os.chdir(cwd)
+
+
+#: A tiny bank (5 preferences x 2 checkpoints) and diffusion generator, small enough for a session fixture.
+BUNDLE_OVERRIDES = {
+    "bank_grid_step": 0.25, "bank_checkpoints": [45], "evaluation_holdout": False,
+    "generator_validation_fraction": 0.0, "generator_steps": 600, "generator_eval_interval": 600,
+    "generator_batch_size": 32, "diffusion_d_model": 64, "diffusion_n_layers": 2, "diffusion_n_heads": 2,
+    "diffusion_timesteps": 100, "diffusion_ema_decay": 0.99, "export_grid_step": 0.25,
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle_run(tiny_backbone_dir, tmp_path_factory):
+    """``(config, result)`` of an export run on a copy of the session's backbone; its bundle is ``run/bundle``."""
+    return run_on_backbone_copy(tiny_backbone_dir, tmp_path_factory.mktemp("bundle"),
+                                {**BUNDLE_OVERRIDES, "stage": "export"})

@@ -18,10 +18,10 @@ LAYERS = [
     {"generators", "evaluation"},
     {"training"},
     {"registry", "config", "store", "datasets"},
-    {"baselines"},
+    {"baselines", "bundle"},
     {"pipeline"},
     {"quick_start", "serving"},
-    {"tune", ""},  # "" is the package's own __init__
+    {"tune", "service", ""},  # "" is the package's own __init__
 ]
 #: RecBole's own keys the plugin reads without redefining them in its yaml.
 RECBOLE_KEYS = {"seed"}

@@ -109,3 +109,30 @@ def test_bank_and_generator_work_with_any_strategy(paragon_run, strategy):
                                   "preference": [0.5, 0.5], "generator_steps": 100, "generator_eval_interval": 100})
     assert result["bank"].settings["strategy"] == strategy and len(result["bank"]) == 10
     assert 0.0 <= result["generated"]["test_result"]["ndcg@10"] <= 1.0
+
+
+@pytest.mark.parametrize("kind", ["diffusion", "hypernet"])
+def test_same_seed_gives_a_bit_identical_generator_within_its_step_budget(generator_run, kind):
+    from recbole_paragon.training.generator_trainer import GeneratorTrainer
+
+    config, result = generator_run
+    trainer, bank = result["adapter_trainer"], result["bank"]
+    settings = {**trainer.config.final_config_dict, "generator_steps": 40, "generator_eval_interval": 20,
+                "generator_validation_fraction": 0.0, "generator_patience": 5}
+    states, budgets = [], []
+    for _ in range(2):
+        generator_trainer = GeneratorTrainer(settings, trainer, bank, kind=kind)
+        states.append(generator_trainer.fit(show_progress=False).state_dict_plain())
+        budgets.append((generator_trainer.stopped_by, [r["step"] for r in generator_trainer.history]))
+    assert budgets[0] == ("step budget", [20, 40]) == budgets[1]
+    first, second = (torch.cat([t.flatten().float() for t in _tensors(s)]) for s in states)
+    assert first.numel() > 0 and torch.equal(first, second)
+
+
+def _tensors(state):
+    """Every tensor of a nested plain state, in a fixed order."""
+    if torch.is_tensor(state):
+        return [state]
+    if isinstance(state, dict):
+        return [t for key in sorted(state) for t in _tensors(state[key])]
+    return []

@@ -61,8 +61,9 @@ class GeneratorTrainer:
         self.learning_rate = float(setting(config, "generator_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
         self.patience = int(setting(config, "generator_patience"))
-        self.time_budget = float(setting(config, "hypernet_time_budget" if self.kind == "hypernet"
-                                         else "generator_time_budget"))
+        budget = setting(config, "hypernet_time_budget" if self.kind == "hypernet" else "generator_time_budget")
+        self.time_budget = None if budget is None else float(budget)  # an optional safety cap, off by default
+        self.stopped_by = ""
         self.condition_on_step = bool(setting(config, "generator_condition_on_step"))
         seed = setting(config, "generator_seed")
         self.seed = int(setting(config, "seed") if seed is None else seed)
@@ -132,7 +133,7 @@ class GeneratorTrainer:
         best, best_state, stale, start = float("inf"), copy.deepcopy(model_state()), 0, time.perf_counter()
         for step in progress(range(1, self.steps + 1), f"generator ({self.kind})", show_progress):
             loss = step_fn()
-            out_of_time = time.perf_counter() - start > self.time_budget
+            out_of_time = self.time_budget is not None and time.perf_counter() - start > self.time_budget
             if step % self.eval_interval and step != self.steps and not out_of_time:
                 continue
             record = {"step": step, "loss": float(loss), "seconds": time.perf_counter() - start}
@@ -146,7 +147,13 @@ class GeneratorTrainer:
             else:
                 stale += 1
             if stale >= self.patience or out_of_time:
+                self.stopped_by = "time budget" if out_of_time else "early stopping"
+                if out_of_time:
+                    getLogger().warning(f"generator ({self.kind}) stopped by its time budget of {self.time_budget} s "
+                                        f"at step {step}: results depend on the machine's speed")
                 break
+        else:
+            self.stopped_by = "step budget"
         return best_state
 
     def _fit_diffusion(self, train: Dict[str, torch.Tensor], validation: torch.Tensor, show_progress: bool):
