@@ -136,3 +136,44 @@ def _tensors(state):
     if isinstance(state, dict):
         return [t for key in sorted(state) for t in _tensors(state[key])]
     return []
+
+
+def _fine_tuning(result, **extra):
+    from recbole_paragon.training.generator_trainer import GeneratorTrainer
+
+    trainer, bank = result["adapter_trainer"], result["bank"]
+    settings = {**trainer.config.final_config_dict, "generator_steps": 40, "generator_eval_interval": 20,
+                "generator_patience": 5, "generator_objective_steps": 40, **extra}
+    generator_trainer = GeneratorTrainer(settings, trainer, bank, kind="diffusion")
+    return generator_trainer, generator_trainer.fit(show_progress=False)
+
+
+def test_objective_fine_tuning_lowers_the_weighted_objectives_through_the_sampler(generator_run):
+    _, result = generator_run
+    tuned_trainer, tuned = _fine_tuning(result, generator_validation_fraction=0.0, generator_objective_anchor=0.0,
+                                        generator_objective_learning_rate=1e-3)
+    _, plain = _fine_tuning(result, generator_validation_fraction=0.0, generator_objective_steps=0)
+    assert [r["phase"] for r in tuned_trainer.history] == ["bank", "bank", "objectives", "objectives"]
+    preferences = torch.stack([torch.linspace(0, 1, 16), 1 - torch.linspace(0, 1, 16)], 1)
+
+    def weighted_loss(generator):
+        vectors = generator.generate(tuned_trainer.conditions(preferences), steps=2, seed=3)
+        with torch.no_grad():
+            return float(tuned_trainer.objective_loss(preferences, vectors, torch.Generator().manual_seed(5)))
+
+    assert weighted_loss(tuned) < weighted_loss(plain)
+    sampled = tuned.generate_with_grad(tuned_trainer.conditions(preferences[:2]), 2)
+    assert sampled.requires_grad and sampled.shape == (2, tuned.num_parameters)
+
+
+def test_objective_fine_tuning_keeps_the_bank_generator_unless_it_validates_better(generator_run):
+    _, result = generator_run
+    trainer, generator = _fine_tuning(result, generator_validation_fraction=0.2, generator_objective_anchor=0.0,
+                                      generator_objective_learning_rate=1e-3)
+    phase = [r for r in trainer.history if r["phase"] == "objectives"]
+    assert phase[0]["step"] == 0 and len(phase) == 3
+    validation = trainer.split()[1]
+    reference = trainer.reference_metrics(validation)
+    kept = trainer.validation_error(lambda p: generator.generate(trainer.conditions(p), **trainer.sampling()),
+                                    validation, reference)
+    assert kept == pytest.approx(min(r["validation_error"] for r in phase), abs=1e-6)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -197,19 +197,24 @@ class GaussianDiffusion(nn.Module):
         device = self.alphas_cumprod.device
         key = (sampler, steps, eta, device) if sampler == "ddim" else (sampler, device)
         if key not in self._schedules:
-            if sampler == "ddim":
-                times = self.ddim_timesteps(steps).to(device)
-                ab = self.alphas_cumprod[times]
-                ab_prev = torch.cat([ab[1:], ab.new_ones(1)])
-                sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).clamp_min(0).sqrt()
-                coefficients = (ab_prev.sqrt(), (1 - ab_prev - sigma ** 2).clamp_min(0).sqrt(), sigma)
-            else:
-                times = torch.arange(self.timesteps - 1, -1, -1, device=device)
-                coefficients = (self.posterior_coef_x0[times], self.posterior_coef_xt[times],
-                                self.posterior_variance[times].sqrt())
-            columns = torch.stack([self.sqrt_ab[times], self.sqrt_one_minus_ab[times], *coefficients], dim=1)
-            self._schedules[key] = times.tolist(), [tuple(row) for row in columns]
+            with torch.inference_mode(False):  # plain tensors: differentiable sampling reads the same cache
+                self._schedules[key] = self._build_schedule(sampler, steps, eta, device)
         return self._schedules[key]
+
+    def _build_schedule(self, sampler: str, steps: int, eta: float, device
+                        ) -> Tuple[List[int], List[Tuple[torch.Tensor, ...]]]:
+        if sampler == "ddim":
+            times = self.ddim_timesteps(steps).to(device)
+            ab = self.alphas_cumprod[times]
+            ab_prev = torch.cat([ab[1:], ab.new_ones(1)])
+            sigma = eta * ((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev)).clamp_min(0).sqrt()
+            coefficients = (ab_prev.sqrt(), (1 - ab_prev - sigma ** 2).clamp_min(0).sqrt(), sigma)
+        else:
+            times = torch.arange(self.timesteps - 1, -1, -1, device=device)
+            coefficients = (self.posterior_coef_x0[times], self.posterior_coef_xt[times],
+                            self.posterior_variance[times].sqrt())
+        columns = torch.stack([self.sqrt_ab[times], self.sqrt_one_minus_ab[times], *coefficients], dim=1)
+        return times.tolist(), [tuple(row) for row in columns]
 
     def ddim_timesteps(self, steps: int) -> torch.Tensor:
         """``steps`` evenly spaced timesteps, descending, from ``T-1`` ("trailing" spacing: ends at ``T/steps-1``)."""
@@ -225,7 +230,11 @@ class GaussianDiffusion(nn.Module):
             raise ValueError(f"eta must be a finite number >= 0, got {eta}")
 
     @torch.no_grad()
-    def sample(
+    def sample(self, cond: torch.Tensor, **options: Any) -> torch.Tensor:
+        """:meth:`sample_with_grad` without autograd (what generation calls)."""
+        return self.sample_with_grad(cond, **options)
+
+    def sample_with_grad(
         self,
         cond: torch.Tensor,
         steps: int = 20,
@@ -235,7 +244,8 @@ class GaussianDiffusion(nn.Module):
         generator: Optional[torch.Generator] = None,
         denoiser: Optional[nn.Module] = None,
     ) -> torch.Tensor:
-        """Clean tokens ``[B, T, D]`` for conditions ``cond [B, Kc]``.
+        """Clean tokens ``[B, T, D]`` for conditions ``cond [B, Kc]``, differentiable in the denoiser's weights
+        (objective fine-tuning trains through the sampler).
 
         * ``sampler="ddim"``: ``steps`` evenly spaced timesteps, stochasticity ``eta`` (0 = deterministic DDIM).
         * ``sampler="ddpm"``: ancestral sampling over all ``T`` timesteps (``steps`` and ``eta`` are ignored).

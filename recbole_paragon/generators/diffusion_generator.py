@@ -179,6 +179,22 @@ class DiffusionGenerator(PlainStateFile):
                                            eta=eta, generator=generator, denoiser=denoiser)
         return normalizer.denormalize(self.tokenizer.vectors(tokens)).cpu()
 
+    def generate_with_grad(self, cond, steps: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Adapter vectors ``[B, P]`` from the (trainable) denoiser by deterministic DDIM, differentiable in its
+        weights: objective fine-tuning trains through this sampler."""
+        normalizer = self._require_normalizer()
+        cond = as_condition(cond, self.cond_dim).to(self.device)
+        tokens = self.diffusion.sample_with_grad(cond, steps=steps, sampler="ddim", generator=generator)
+        return normalizer.denormalize(self.tokenizer.vectors(tokens))
+
+    def average_into_ema(self) -> None:
+        """Make the EMA copy (what :meth:`generate` uses) equal to the denoiser."""
+        self.ema.module.load_state_dict(self.denoiser.state_dict())
+
+    def start_from_ema(self) -> None:
+        """Load the EMA weights into the denoiser (fine-tuning starts from the generator that sampling used)."""
+        self.ema.copy_to(self.denoiser)
+
     # ---- persistence ------------------------------------------------------------------------------------------
     def state_dict_plain(self) -> Dict[str, Any]:
         """Everything as plain tensors / numbers / strings (safe for ``torch.load(weights_only=True)``)."""

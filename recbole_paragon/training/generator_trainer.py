@@ -127,16 +127,22 @@ class GeneratorTrainer:
                 return self._fit_diffusion(train, validation, show_progress)
             return self._fit_hypernet(validation, show_progress)
 
-    def _loop(self, model_state, step_fn, generate, validation, show_progress):
-        """Shared loop: optimiser steps, periodic validation, early stopping, time budget, best state kept."""
+    def _loop(self, model_state, step_fn, generate, validation, show_progress, steps: Optional[int] = None,
+              phase: str = "bank", keep_start: bool = False):
+        """Shared loop: optimiser steps, periodic validation, early stopping, time budget, best state kept.
+        ``keep_start``: the starting state is validated first and stays unless a later one beats it."""
         reference = self.reference_metrics(validation) if len(validation) else None
+        steps = self.steps if steps is None else steps
         best, best_state, stale, start = float("inf"), copy.deepcopy(model_state()), 0, time.perf_counter()
-        for step in progress(range(1, self.steps + 1), f"generator ({self.kind})", show_progress):
+        if keep_start and reference is not None:
+            best = self.validation_error(generate, validation, reference)
+            self.history.append({"step": 0, "phase": phase, "validation_error": best})
+        for step in progress(range(1, steps + 1), f"generator ({self.kind}, {phase})", show_progress):
             loss = step_fn()
             out_of_time = self.time_budget is not None and time.perf_counter() - start > self.time_budget
-            if step % self.eval_interval and step != self.steps and not out_of_time:
+            if step % self.eval_interval and step != steps and not out_of_time:
                 continue
-            record = {"step": step, "loss": float(loss), "seconds": time.perf_counter() - start}
+            record = {"step": step, "phase": phase, "loss": float(loss), "seconds": time.perf_counter() - start}
             if reference is not None:
                 record["validation_error"] = self.validation_error(generate, validation, reference)
             self.history.append(record)
@@ -177,7 +183,63 @@ class GeneratorTrainer:
 
         generate = lambda prefs: generator.generate(self.conditions(prefs), **self.sampling())  # noqa: E731
         best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress)
+        generator = DiffusionGenerator.from_state(best_state)
+        if int(setting(self.config, "generator_objective_steps")) > 0:
+            generator = self._fine_tune_on_objectives(generator, train, conditions, validation, show_progress)
+        return generator
+
+    def _fine_tune_on_objectives(self, generator: DiffusionGenerator, train: Dict[str, torch.Tensor],
+                                 conditions: torch.Tensor, validation: torch.Tensor, show_progress: bool):
+        """Objective-aware fine-tuning: adapters sampled (DDIM, ``generate_steps``, through the sampler) at random
+        Dirichlet preferences are scored on the preference-weighted objectives, as the hypernetwork trains, while
+        ``generator_objective_anchor`` x the diffusion loss on the bank keeps the generator on the bank's manifold.
+        Validated like the bank phase; the bank-trained generator is kept unless fine-tuning beats it."""
+        generator.start_from_ema()
+        optimizer = torch.optim.Adam(generator.parameters(),
+                                     lr=float(setting(self.config, "generator_objective_learning_rate")))
+        anchor = float(setting(self.config, "generator_objective_anchor"))
+        groups = int(setting(self.config, "hypernet_preferences_per_batch"))
+        steps = int(setting(self.config, "generate_steps"))
+        rng = torch.Generator().manual_seed(self.seed + 1)
+        simplex = torch.distributions.Dirichlet(torch.ones(len(self.adapter_trainer.objective_names)))
+
+        def step_fn():
+            preferences = simplex.sample((groups,))
+            vectors = generator.generate_with_grad(self.conditions(preferences), steps, generator=rng)
+            loss = self.objective_loss(preferences, vectors, rng)
+            if anchor > 0:
+                index = torch.randint(len(conditions), (self.batch_size,), generator=rng)
+                loss = loss + anchor * generator.training_loss(train["vectors"][index], conditions[index],
+                                                               generator=rng)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            return loss.detach()
+
+        def state():
+            generator.average_into_ema()
+            return generator.state_dict_plain()
+
+        generate = lambda prefs: generator.generate(self.conditions(prefs), **self.sampling())  # noqa: E731
+        best_state = self._loop(state, step_fn, generate, validation, show_progress,
+                                steps=int(setting(self.config, "generator_objective_steps")), phase="objectives",
+                                keep_start=True)
         return DiffusionGenerator.from_state(best_state)
+
+    def objective_loss(self, preferences: torch.Tensor, vectors: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
+        """Mean over preferences of ``w · losses`` of each adapter vector on its own batch of training users (the
+        losses divided by the trainer's scales, as in tuning)."""
+        trainer = self.adapter_trainer
+        cache, groups = trainer.caches["train"], len(preferences)
+        scales = trainer.loss_scales()
+        scales = torch.ones(len(trainer.objectives)) if scales is None else scales
+        total = 0.0
+        for preference, vector in zip(preferences, vectors):
+            batch = cache.batch(torch.randint(len(cache), (max(1, trainer.batch_size // groups),), generator=rng))
+            rows = apply_adapter_vector(batch.hidden, vector, trainer.model.adapter.adapter_dim)
+            losses = torch.stack([o.loss(batch, rows, Scores(rows, trainer.model)) for o in trainer.objectives])
+            total = total + (preference * (losses / scales)).sum() / groups
+        return total
 
     def sampling(self) -> Dict[str, Any]:
         return {"steps": int(setting(self.config, "generate_steps")),
@@ -196,22 +258,12 @@ class GeneratorTrainer:
                                base=adapter.get_vector())
         optimizer = torch.optim.Adam(network.parameters(), lr=float(setting(self.config, "hypernet_learning_rate")))
         groups = int(setting(self.config, "hypernet_preferences_per_batch"))
-        cache = trainer.caches["train"]
         rng = torch.Generator().manual_seed(self.seed)
         simplex = torch.distributions.Dirichlet(torch.ones(len(trainer.objective_names)))
-        scales = trainer.loss_scales()
-        scales = torch.ones(len(trainer.objectives)) if scales is None else scales
 
         def step_fn():
             preferences = simplex.sample((groups,))
-            vectors = network(preferences)
-            total = 0.0
-            for preference, vector in zip(preferences, vectors):
-                batch = cache.batch(torch.randint(len(cache), (trainer.batch_size // groups,), generator=rng))
-                rows = apply_adapter_vector(batch.hidden, vector, adapter.adapter_dim)
-                scores = Scores(rows, trainer.model)
-                losses = torch.stack([o.loss(batch, rows, scores) for o in trainer.objectives]) / scales
-                total = total + (preference * losses).sum() / groups
+            total = self.objective_loss(preferences, network(preferences), rng)
             optimizer.zero_grad()
             total.backward()
             optimizer.step()
