@@ -43,3 +43,15 @@ def print_table(rows, headers) -> None:
     print("-|-".join("-" * w for w in widths))
     for row in rows:
         print(" | ".join(str(v).ljust(w) for v, w in zip(row, widths)))
+
+
+def parsed_settings(items) -> Dict[str, Any]:
+    """``KEY=VALUE`` command-line items as settings (values read as YAML: numbers, lists, ~)."""
+    import yaml
+
+    pairs = [item.split("=", 1) for item in items]
+    bad = [item for item, pair in zip(items, pairs) if len(pair) != 2 or not pair[0]]
+    if bad:
+        raise SystemExit(f"--set takes KEY=VALUE items, got {bad}")
+    return {key: yaml.safe_load(value) for key, value in pairs}
+

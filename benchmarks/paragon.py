@@ -17,9 +17,11 @@ import json
 import os
 
 import numpy as np
-from common import BENCH_DIR, machine, print_table
+from common import BENCH_DIR, machine, parsed_settings, print_table
 
 from recbole_paragon import run_recbole_paragon
+from recbole_paragon.artifacts import (BACKBONE_CHECKPOINT, BACKBONE_METADATA, BACKBONE_STATE, BANK_METADATA,
+                                       BANK_TENSORS)
 from recbole_paragon.evaluation import summary_table
 
 
@@ -35,6 +37,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="generator training seeds")
     parser.add_argument("--group_by", default=None)
     parser.add_argument("--fairness_loss", default=None)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="more settings, e.g. generator_objective_steps=1000 (named in the run directories)")
     args = parser.parse_args()
     objectives = args.objectives.split(",")
     overrides = {"checkpoint_dir": BENCH_DIR, "objectives": objectives, "state": "WARNING"}
@@ -47,6 +51,9 @@ def main() -> None:
         overrides.update(bank_grid_step=0.2, evaluation_grid_step=0.2, evaluation_grid_offset=0.1)
         tag += "-sparse"
     tag += "".join(f"-{v}" for v in (args.group_by, args.fairness_loss) if v)
+    overrides.update(parsed_settings(args.set))
+    args.bank_tag = tag  # settings of --set that do not change the bank reuse the bank of the run without them
+    tag += "".join(f"-{item}" for item in args.set)
     if args.retrain or args.retrain_all:
         overrides["evaluation_retrain_preferences"] = [[0.5, 0.5]] + ([[1.0, 0.0], [0.0, 1.0]] if args.retrain_all
                                                                      else [])
@@ -67,9 +74,10 @@ def run_seed(args, overrides, tag, seed):
     first_dir = os.path.join(BENCH_DIR, tag)
     run_dir = first_dir if seed == args.seeds[0] else f"{first_dir}-seed{seed}"
     os.makedirs(run_dir, exist_ok=True)
-    shared = {name: backbone_dir for name in ("backbone.pth", "backbone.json")}
-    if run_dir != first_dir:
-        shared.update({name: first_dir for name in ("bank.pt", "bank.json")})
+    shared = {name: backbone_dir for name in (BACKBONE_CHECKPOINT, BACKBONE_STATE, BACKBONE_METADATA)}
+    bank_dir = first_dir if run_dir != first_dir else os.path.join(BENCH_DIR, args.bank_tag)
+    if bank_dir != run_dir:  # hard links: a bank that does not match the run's settings is replaced, not edited
+        shared.update({name: bank_dir for name in (BANK_TENSORS, BANK_METADATA)})
     for name, folder in shared.items():
         source, target = os.path.join(folder, name), os.path.join(run_dir, name)
         if os.path.isfile(source) and not os.path.exists(target):

@@ -18,8 +18,7 @@ from typing import Dict, List
 
 import numpy as np
 import torch
-import yaml
-from common import backbone_run, machine, print_table
+from common import backbone_run, machine, parsed_settings, print_table
 from scipy.stats import spearmanr
 
 from recbole_paragon import pipeline
@@ -129,7 +128,7 @@ def main() -> None:
     objectives = ["accuracy", "diversity", "fairness"] if args.levelling else args.objectives.split(",")
     for loss in args.fairness_loss:
         overrides = {"objectives": objectives, "metrics": METRICS,
-                     **{k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}}
+                     **parsed_settings(args.set)}
         overrides.update({k: v for k, v in (("group_by", args.group_by), ("group_quantile", args.group_quantile),
                                             ("fairness_loss", loss),
                                             ("objective_scale", args.objective_scale)) if v is not None})
