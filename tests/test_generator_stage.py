@@ -172,6 +172,7 @@ def test_objective_fine_tuning_keeps_the_bank_generator_unless_it_validates_bett
                                       generator_objective_learning_rate=1e-3)
     phase = [r for r in trainer.history if r["phase"] == "objectives"]
     assert phase[0]["step"] == 0 and len(phase) == 3
+    assert len({r["validation_error"] for r in phase}) > 1, phase  # validated: the denoiser being fine-tuned
     validation = trainer.split()[1]
     reference = trainer.reference_metrics(validation)
     kept = trainer.validation_error(lambda p: generator.generate(trainer.conditions(p), **trainer.sampling()),

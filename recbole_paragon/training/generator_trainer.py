@@ -220,7 +220,9 @@ class GeneratorTrainer:
             generator.average_into_ema()
             return generator.state_dict_plain()
 
-        generate = lambda prefs: generator.generate(self.conditions(prefs), **self.sampling())  # noqa: E731
+        def generate(preferences):  # the denoiser being fine-tuned, not the EMA copy it started from
+            return generator.generate(self.conditions(preferences), **self.sampling(), use_ema=False)
+
         best_state = self._loop(state, step_fn, generate, validation, show_progress,
                                 steps=int(setting(self.config, "generator_objective_steps")), phase="objectives",
                                 keep_start=True)
