@@ -239,7 +239,8 @@ class GeneratorTrainer:
         for preference, vector in zip(preferences, vectors):
             batch = cache.batch(torch.randint(len(cache), (max(1, trainer.batch_size // groups),), generator=rng))
             rows = apply_adapter_vector(batch.hidden, vector, trainer.model.adapter.adapter_dim)
-            losses = torch.stack([o.loss(batch, rows, Scores(rows, trainer.model)) for o in trainer.objectives])
+            scores = Scores(rows, trainer.model)  # one per batch: the objectives share what they score
+            losses = torch.stack([o.loss(batch, rows, scores) for o in trainer.objectives])
             total = total + (preference * (losses / scales)).sum() / groups
         return total
 
