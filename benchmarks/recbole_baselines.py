@@ -35,6 +35,22 @@ def train_model(name: str, overrides) -> dict:
     return {**result["test_result"], "seconds": time.perf_counter() - start}
 
 
+def trained_models(names, overrides, saved: str, reuse: bool) -> dict:
+    """Each model's test results, saved after every model; with ``reuse`` a model already measured with the same
+    settings is taken from ``saved`` (an interrupted run continues where it stopped)."""
+    done = {}
+    if reuse and os.path.isfile(saved):
+        with open(saved, encoding="utf-8") as handle:
+            done = {name: r for name, r in json.load(handle).items() if r.get("settings") == overrides}
+    models = {}
+    for name in names:
+        models[name] = done.get(name) or {**train_model(name, overrides), "settings": overrides}
+        with open(saved + ".tmp", "w", encoding="utf-8") as handle:
+            json.dump({**done, **models}, handle, indent=1)
+        os.replace(saved + ".tmp", saved)
+    return models
+
+
 def fronts(paths):
     """``{label: [(metrics of one test preference), ...]}`` of the re-tuned and generated adapters of each report."""
     found = {}
@@ -76,17 +92,11 @@ def main() -> None:
     parser.add_argument("--group_by", default="activity")
     parser.add_argument("--paragon_reports", nargs="*", default=[])
     parser.add_argument("--plot", default=os.path.join(BENCH_DIR, "recbole_baselines.png"))
-    parser.add_argument("--reuse", action="store_true", help="take the models' results from the last run's JSON")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take models already measured with these settings from the last run's JSON")
     args = parser.parse_args()
     overrides = {"group_by": args.group_by, **({"epochs": args.epochs} if args.epochs else {})}
-    saved = os.path.join(BENCH_DIR, "recbole_baselines.json")
-    if args.reuse and os.path.isfile(saved):
-        with open(saved, encoding="utf-8") as handle:
-            models = json.load(handle)
-    else:
-        models = {name: train_model(name, overrides) for name in args.models}
-        with open(saved, "w", encoding="utf-8") as handle:
-            json.dump(models, handle, indent=1)
+    models = trained_models(args.models, overrides, os.path.join(BENCH_DIR, "recbole_baselines.json"), args.reuse)
     print(f"machine: {machine()}; ml-100k test split; group_by={args.group_by}; plain RecBole models")
     print_table([[name] + [f"{r[k]:.4f}" for k in KEYS] + [f"{r['seconds']:.0f}"] for name, r in models.items()],
                 ["model"] + KEYS + ["seconds"])
