@@ -273,5 +273,6 @@ class GeneratorTrainer:
             return total.detach()
 
         generate = lambda prefs: network(prefs).detach()  # noqa: E731
-        best_state = self._loop(network.state_dict_plain, step_fn, generate, validation, show_progress)
+        best_state = self._loop(network.state_dict_plain, step_fn, generate, validation, show_progress,
+                                phase="objectives")
         return HyperNetwork.from_state(best_state)
