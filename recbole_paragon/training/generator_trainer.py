@@ -184,12 +184,15 @@ class GeneratorTrainer:
         generate = lambda prefs: generator.generate(self.conditions(prefs), **self.sampling())  # noqa: E731
         best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress)
         generator = DiffusionGenerator.from_state(best_state)
-        if int(setting(self.config, "generator_objective_steps")) > 0:
-            generator = self._fine_tune_on_objectives(generator, train, conditions, validation, show_progress)
+        objective_steps = int(setting(self.config, "generator_objective_steps"))
+        if objective_steps > 0:
+            generator = self._fine_tune_on_objectives(generator, train, conditions, validation, show_progress,
+                                                      objective_steps)
         return generator
 
     def _fine_tune_on_objectives(self, generator: DiffusionGenerator, train: Dict[str, torch.Tensor],
-                                 conditions: torch.Tensor, validation: torch.Tensor, show_progress: bool):
+                                 conditions: torch.Tensor, validation: torch.Tensor, show_progress: bool,
+                                 objective_steps: int):
         """Objective-aware fine-tuning: adapters sampled (DDIM, ``generate_steps``, through the sampler) at random
         Dirichlet preferences are scored on the preference-weighted objectives, as the hypernetwork trains, while
         ``generator_objective_anchor`` x the diffusion loss on the bank keeps the generator on the bank's manifold.
@@ -199,13 +202,13 @@ class GeneratorTrainer:
                                      lr=float(setting(self.config, "generator_objective_learning_rate")))
         anchor = float(setting(self.config, "generator_objective_anchor"))
         groups = int(setting(self.config, "hypernet_preferences_per_batch"))
-        steps = int(setting(self.config, "generate_steps"))
+        sampling_steps = self.sampling()["steps"]
         rng = torch.Generator().manual_seed(self.seed + 1)
         simplex = torch.distributions.Dirichlet(torch.ones(len(self.adapter_trainer.objective_names)))
 
         def step_fn():
             preferences = simplex.sample((groups,))
-            vectors = generator.generate_with_grad(self.conditions(preferences), steps, generator=rng)
+            vectors = generator.generate_with_grad(self.conditions(preferences), sampling_steps, generator=rng)
             loss = self.objective_loss(preferences, vectors, rng)
             if anchor > 0:
                 index = torch.randint(len(conditions), (self.batch_size,), generator=rng)
@@ -224,7 +227,7 @@ class GeneratorTrainer:
             return generator.generate(self.conditions(preferences), **self.sampling(), use_ema=False)
 
         best_state = self._loop(state, step_fn, generate, validation, show_progress,
-                                steps=int(setting(self.config, "generator_objective_steps")), phase="objectives",
+                                steps=objective_steps, phase="objectives",
                                 keep_start=True)
         return DiffusionGenerator.from_state(best_state)
 
