@@ -179,3 +179,9 @@ def test_objective_fine_tuning_keeps_the_bank_generator_unless_it_validates_bett
     kept = trainer.validation_error(lambda p: generator.generate(trainer.conditions(p), **trainer.sampling()),
                                     validation, reference)
     assert kept == pytest.approx(min(r["validation_error"] for r in phase), abs=1e-6)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, "many"])
+def test_bad_objective_fine_tuning_steps_are_rejected(generator_run, bad):
+    with pytest.raises(ValueError, match="generator_objective_steps must be an integer >= 0"):
+        _fine_tuning(generator_run[1], generator_validation_fraction=0.0, generator_objective_steps=bad)

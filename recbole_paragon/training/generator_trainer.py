@@ -57,6 +57,11 @@ class GeneratorTrainer:
         self.kind = check_generator_kind(kind or str(setting(config, "generator")))
         self.bank = bank
         self.steps = int(setting(config, "generator_steps"))
+        self.objective_steps = setting(config, "generator_objective_steps")
+        if isinstance(self.objective_steps, bool) or not isinstance(self.objective_steps, int) \
+                or self.objective_steps < 0:
+            raise ValueError("generator_objective_steps must be an integer >= 0 (0 = no objective fine-tuning), "
+                             f"got {self.objective_steps!r}")
         self.batch_size = int(setting(config, "generator_batch_size"))
         self.learning_rate = float(setting(config, "generator_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
@@ -184,10 +189,9 @@ class GeneratorTrainer:
         generate = lambda prefs: generator.generate(self.conditions(prefs), **self.sampling())  # noqa: E731
         best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress)
         generator = DiffusionGenerator.from_state(best_state)
-        objective_steps = int(setting(self.config, "generator_objective_steps"))
-        if objective_steps > 0:
+        if self.objective_steps > 0:
             generator = self._fine_tune_on_objectives(generator, train, conditions, validation, show_progress,
-                                                      objective_steps)
+                                                      self.objective_steps)
         return generator
 
     def _fine_tune_on_objectives(self, generator: DiffusionGenerator, train: Dict[str, torch.Tensor],
