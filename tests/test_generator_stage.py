@@ -185,3 +185,14 @@ def test_objective_fine_tuning_keeps_the_bank_generator_unless_it_validates_bett
 def test_bad_objective_fine_tuning_steps_are_rejected(generator_run, bad):
     with pytest.raises(ValueError, match="generator_objective_steps must be an integer >= 0"):
         _fine_tuning(generator_run[1], generator_validation_fraction=0.0, generator_objective_steps=bad)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.5])
+def test_bad_fine_tuning_concentration_is_rejected_before_training(generator_run, bad):
+    from recbole_paragon.training.generator_trainer import GeneratorTrainer
+
+    trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]
+    settings = {**trainer.config.final_config_dict, "generator_objective_concentration": bad}
+    with pytest.raises(ValueError, match="generator_objective_concentration .* must be > 0"):
+        GeneratorTrainer(settings, trainer, bank, kind="diffusion")
+

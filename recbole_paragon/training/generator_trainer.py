@@ -62,6 +62,10 @@ class GeneratorTrainer:
                 or self.objective_steps < 0:
             raise ValueError("generator_objective_steps must be an integer >= 0 (0 = no objective fine-tuning), "
                              f"got {self.objective_steps!r}")
+        self.objective_concentration = float(setting(config, "generator_objective_concentration"))
+        if not self.objective_concentration > 0:
+            raise ValueError("generator_objective_concentration (the Dirichlet concentration of the fine-tuning "
+                             f"preferences) must be > 0, got {self.objective_concentration}")
         self.batch_size = int(setting(config, "generator_batch_size"))
         self.learning_rate = float(setting(config, "generator_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
@@ -208,7 +212,8 @@ class GeneratorTrainer:
         groups = int(setting(self.config, "hypernet_preferences_per_batch"))
         sampling_steps = self.sampling()["steps"]
         rng = torch.Generator().manual_seed(self.seed + 1)
-        simplex = torch.distributions.Dirichlet(torch.ones(len(self.adapter_trainer.objective_names)))
+        simplex = torch.distributions.Dirichlet(torch.full((len(self.adapter_trainer.objective_names),),
+                                                           self.objective_concentration))
 
         def step_fn():
             preferences = simplex.sample((groups,))
