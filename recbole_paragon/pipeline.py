@@ -179,6 +179,7 @@ def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Op
     generator = generator_trainer.fit(show_progress=show_progress, exclude=holdout)
     metadata = {**settings, "settings_fingerprint": settings_fingerprint, "condition_on_step":
                 generator_trainer.condition_on_step and kind == "diffusion",
+                "condition_on_zero": generator_trainer.condition_on_zero,
                 "sampling": generator_trainer.sampling(), "history": generator_trainer.history,
                 "stopped_by": generator_trainer.stopped_by,
                 "train_seconds": time.perf_counter() - start, "dataset": config["dataset"], "model": config["model"]}

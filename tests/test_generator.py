@@ -386,6 +386,17 @@ def test_chunk_tokens_and_step_condition_train_end_to_end():
     assert out.shape == (1, P) and torch.isfinite(out).all()
 
 
+
+def test_zero_weight_flags_mark_exact_zeros_only():
+    prefs = torch.tensor([[0.0, 1.0], [0.05, 0.95], [1.0, 0.0]])
+    cond = condition_vectors(prefs, step_fraction=1.0, with_zero_flags=True)
+    assert cond.shape == (3, 5)
+    assert torch.equal(cond[:, :2], prefs) and (cond[:, 4] == 1).all()
+    assert torch.equal(cond[:, 2:4], torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]))
+    assert condition_vectors(prefs, with_step=False, with_zero_flags=True).shape == (3, 4)
+    assert torch.equal(condition_vectors(prefs, with_step=False), prefs)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Hypernetwork baseline
 # ---------------------------------------------------------------------------------------------------------------

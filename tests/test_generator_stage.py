@@ -196,3 +196,61 @@ def test_bad_fine_tuning_concentration_is_rejected_before_training(generator_run
     with pytest.raises(ValueError, match="generator_objective_concentration .* must be > 0"):
         GeneratorTrainer(settings, trainer, bank, kind="diffusion")
 
+
+
+def test_fine_tuning_preferences_put_exact_zeros_on_the_simplex_when_asked(generator_run):
+    from recbole_paragon.training.generator_trainer import GeneratorTrainer
+
+    trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]
+    base = trainer.config.final_config_dict
+
+    def sampled(share):
+        torch.manual_seed(0)
+        settings = {**base, "generator_objective_zero_share": share}
+        return GeneratorTrainer(settings, trainer, bank, kind="diffusion").fine_tuning_preferences(2000)
+
+    plain, sparse = sampled(0.0), sampled(0.3)
+    assert plain.shape == sparse.shape == (2000, len(trainer.objective_names))
+    for preferences in (plain, sparse):
+        assert torch.allclose(preferences.sum(1), torch.ones(2000)) and (preferences >= 0).all()
+    assert not (plain == 0).any()
+    vertices = (sparse == 0).any(1).float().mean()  # K = 2: one weight zeroed -> a vertex (never both)
+    assert 0.35 < vertices < 0.5 and not (sparse == 0).all(1).any()
+    with pytest.raises(ValueError, match="generator_objective_zero_share .* must be in \\[0, 1\\)"):
+        sampled(1.0)
+
+
+def test_objective_fine_tuning_can_be_validated_on_every_bank_preference(generator_run, monkeypatch):
+    from recbole_paragon.training.generator_trainer import GeneratorTrainer
+
+    seen = []
+    original = GeneratorTrainer.validation_error
+
+    def recording(self, generate, preferences, reference):
+        seen.append(len(preferences))
+        return original(self, generate, preferences, reference)
+
+    monkeypatch.setattr(GeneratorTrainer, "validation_error", recording)
+    trainer, _ = _fine_tuning(generator_run[1], generator_validation_fraction=0.2,
+                              generator_objective_validation="bank")
+    held_out, bank = len(trainer.split()[1]), len(torch.unique(generator_run[1]["bank"].tensors()["preferences"], dim=0))
+    phases = [r["phase"] for r in trainer.history if "validation_error" in r]
+    assert seen[:phases.index("objectives")] == [held_out] * phases.index("objectives")
+    assert set(seen[phases.index("objectives"):]) == {bank} and bank > held_out
+    with pytest.raises(ValueError, match="generator_objective_validation must be held_out .* or bank"):
+        _fine_tuning(generator_run[1], generator_objective_validation="all")
+
+
+
+def test_a_generator_conditioned_on_zero_weights_generates_through_its_metadata(generator_run):
+    from recbole_paragon.generators.generated import GeneratedAdapters
+
+    trainer, generator = _fine_tuning(generator_run[1], generator_validation_fraction=0.0,
+                                      generator_condition_on_zero=True, generator_objective_zero_share=0.3)
+    assert trainer.conditions(torch.tensor([[0.0, 1.0]])).shape == (1, 5)  # preference, two flags, step
+    metadata = {**generator_run[1]["generator"].metadata, "condition_on_zero": True}
+    adapters = GeneratedAdapters(generator, metadata)
+    vectors = adapters.vectors(torch.tensor([[0.0, 1.0], [0.5, 0.5]]))
+    assert vectors.shape == (2, generator.num_parameters) and torch.isfinite(vectors).all()
+    with pytest.raises(ValueError):  # without the flags the condition no longer fits the generator
+        GeneratedAdapters(generator, {**metadata, "condition_on_zero": False}).vectors(torch.tensor([[0.5, 0.5]]))

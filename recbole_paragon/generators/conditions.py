@@ -34,12 +34,16 @@ def as_condition(cond, cond_dim: int) -> torch.Tensor:
 
 
 def condition_vectors(preferences: torch.Tensor, step_fraction: Optional[torch.Tensor] = None,
-                      with_step: bool = True) -> torch.Tensor:
-    """Generator conditions ``[B, K]`` (preferences only) or ``[B, K+1]``: the preference, then the checkpoint step
-    as a fraction of the tuning length (default 1, the final step, which generation asks for)."""
+                      with_step: bool = True, with_zero_flags: bool = False) -> torch.Tensor:
+    """Generator conditions: the preference ``[B, K]``; with ``with_zero_flags`` then one flag per weight that is
+    exactly 0 (an objective without any gradient, which tuning answers unlike any small weight); with ``with_step``
+    then the checkpoint step as a fraction of the tuning length (default 1, the final step, which generation asks
+    for)."""
     preferences = torch.as_tensor(preferences, dtype=torch.float32)
     if preferences.dim() == 1:
         preferences = preferences.unsqueeze(0)
+    if with_zero_flags:
+        preferences = torch.cat([preferences, (preferences == 0).float()], dim=1)
     if not with_step:
         return preferences
     if step_fraction is None:

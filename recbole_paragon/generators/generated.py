@@ -28,7 +28,8 @@ class GeneratedAdapters:
             with torch.no_grad():
                 return self.generator(preferences)
         return self.generator.generate(
-            condition_vectors(preferences, with_step=bool(self.metadata.get("condition_on_step"))),
+            condition_vectors(preferences, with_step=bool(self.metadata.get("condition_on_step")),
+                              with_zero_flags=bool(self.metadata.get("condition_on_zero"))),
             steps=int(self.sampling["steps"] if steps is None else steps),
             sampler=self.sampling["sampler"],
             guidance_scale=float(self.sampling["guidance_scale"] if guidance_scale is None else guidance_scale),

@@ -66,6 +66,14 @@ class GeneratorTrainer:
         if not self.objective_concentration > 0:
             raise ValueError("generator_objective_concentration (the Dirichlet concentration of the fine-tuning "
                              f"preferences) must be > 0, got {self.objective_concentration}")
+        self.objective_zero_share = float(setting(config, "generator_objective_zero_share"))
+        if not 0 <= self.objective_zero_share < 1:
+            raise ValueError("generator_objective_zero_share (how often a fine-tuning weight is exactly 0) must be in "
+                             f"[0, 1), got {self.objective_zero_share}")
+        self.objective_validation = str(setting(config, "generator_objective_validation"))
+        if self.objective_validation not in ("held_out", "bank"):
+            raise ValueError("generator_objective_validation must be held_out (the bank phase's held-out preferences) "
+                             f"or bank (every bank preference), got {self.objective_validation!r}")
         self.batch_size = int(setting(config, "generator_batch_size"))
         self.learning_rate = float(setting(config, "generator_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
@@ -74,6 +82,7 @@ class GeneratorTrainer:
         self.time_budget = None if budget is None else float(budget)  # an optional safety cap, off by default
         self.stopped_by = ""
         self.condition_on_step = bool(setting(config, "generator_condition_on_step"))
+        self.condition_on_zero = bool(setting(config, "generator_condition_on_zero")) and self.kind == "diffusion"
         seed = setting(config, "generator_seed")
         self.seed = int(setting(config, "seed") if seed is None else seed)
         self.objective_metrics = [o.metric() for o in adapter_trainer.objectives]
@@ -106,7 +115,8 @@ class GeneratorTrainer:
     def conditions(self, preferences: torch.Tensor, steps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Generator conditions: the preference, plus the checkpoint step as a fraction of the tuning length."""
         fraction = None if steps is None else steps.float() / self.adapter_trainer.steps
-        return condition_vectors(preferences, fraction, with_step=self.condition_on_step)
+        return condition_vectors(preferences, fraction, with_step=self.condition_on_step,
+                                 with_zero_flags=self.condition_on_zero)
 
     # -- validation ----------------------------------------------------------------------------------------------------
     def reference_metrics(self, preferences: torch.Tensor) -> torch.Tensor:
@@ -194,6 +204,8 @@ class GeneratorTrainer:
         best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress)
         generator = DiffusionGenerator.from_state(best_state)
         if self.objective_steps > 0:
+            if self.objective_validation == "bank":  # every bank preference the generator may read, not one or two
+                validation = torch.unique(torch.cat([validation, train["preferences"]]), dim=0)
             generator = self._fine_tune_on_objectives(generator, train, conditions, validation, show_progress,
                                                       self.objective_steps)
         return generator
@@ -212,11 +224,9 @@ class GeneratorTrainer:
         groups = int(setting(self.config, "hypernet_preferences_per_batch"))
         sampling_steps = self.sampling()["steps"]
         rng = torch.Generator().manual_seed(self.seed + 1)
-        simplex = torch.distributions.Dirichlet(torch.full((len(self.adapter_trainer.objective_names),),
-                                                           self.objective_concentration))
 
         def step_fn():
-            preferences = simplex.sample((groups,))
+            preferences = self.fine_tuning_preferences(groups)
             vectors = generator.generate_with_grad(self.conditions(preferences), sampling_steps, generator=rng)
             loss = self.objective_loss(preferences, vectors, rng)
             if anchor > 0:
@@ -239,6 +249,20 @@ class GeneratorTrainer:
                                 steps=objective_steps, phase="objectives",
                                 keep_start=True)
         return DiffusionGenerator.from_state(best_state)
+
+    def fine_tuning_preferences(self, count: int) -> torch.Tensor:
+        """``[count, K]`` preferences for objective fine-tuning: Dirichlet(``generator_objective_concentration``),
+        each weight then set to exactly 0 with probability ``generator_objective_zero_share`` (never all of them).
+        A weight of exactly 0 gives its objective no gradient at all, which tuning answers differently from any small
+        weight (pure diversity drifts much further from the backbone than w_accuracy = 0.05), so the simplex's
+        vertices and faces are sampled as themselves."""
+        names = self.adapter_trainer.objective_names
+        preferences = torch.distributions.Dirichlet(torch.full((len(names),), self.objective_concentration)) \
+            .sample((count,))
+        zero = torch.rand(preferences.shape) < self.objective_zero_share
+        zero &= ~zero.all(1, keepdim=True)
+        preferences = preferences.masked_fill(zero, 0.0)
+        return preferences / preferences.sum(1, keepdim=True)
 
     def objective_loss(self, preferences: torch.Tensor, vectors: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
         """Mean over preferences of ``w · losses`` of each adapter vector on its own batch of training users (the
