@@ -170,7 +170,7 @@ def test_objective_fine_tuning_lowers_the_weighted_objectives_through_the_sample
 def test_objective_fine_tuning_keeps_the_bank_generator_unless_it_validates_better(generator_run):
     _, result = generator_run
     trainer, generator = _fine_tuning(result, generator_validation_fraction=0.2, generator_objective_anchor=0.0,
-                                      generator_objective_learning_rate=1e-3)
+                                      generator_objective_learning_rate=1e-3, generator_objective_keep_bank=True)
     phase = [r for r in trainer.history if r["phase"] == "objectives"]
     assert phase[0]["step"] == 0 and len(phase) == 3
     assert len({r["validation_error"] for r in phase}) > 1, phase  # validated: the denoiser being fine-tuned
@@ -220,28 +220,6 @@ def test_fine_tuning_preferences_put_exact_zeros_on_the_simplex_when_asked(gener
         sampled(1.0)
 
 
-def test_objective_fine_tuning_can_be_validated_on_every_bank_preference(generator_run, monkeypatch):
-    from recbole_paragon.training.generator_trainer import GeneratorTrainer
-
-    seen = []
-    original = GeneratorTrainer.validation_error
-
-    def recording(self, generate, preferences, reference):
-        seen.append(len(preferences))
-        return original(self, generate, preferences, reference)
-
-    monkeypatch.setattr(GeneratorTrainer, "validation_error", recording)
-    trainer, _ = _fine_tuning(generator_run[1], generator_validation_fraction=0.2,
-                              generator_objective_validation="bank")
-    held_out, bank = len(trainer.split()[1]), len(torch.unique(generator_run[1]["bank"].tensors()["preferences"], dim=0))
-    phases = [r["phase"] for r in trainer.history if "validation_error" in r]
-    assert seen[:phases.index("objectives")] == [held_out] * phases.index("objectives")
-    assert set(seen[phases.index("objectives"):]) == {bank} and bank > held_out
-    with pytest.raises(ValueError, match="generator_objective_validation must be held_out .* or bank"):
-        _fine_tuning(generator_run[1], generator_objective_validation="all")
-
-
-
 def test_a_generator_conditioned_on_zero_weights_generates_through_its_metadata(generator_run):
     from recbole_paragon.generators.generated import GeneratedAdapters
 
@@ -254,3 +232,15 @@ def test_a_generator_conditioned_on_zero_weights_generates_through_its_metadata(
     assert vectors.shape == (2, generator.num_parameters) and torch.isfinite(vectors).all()
     with pytest.raises(ValueError):  # without the flags the condition no longer fits the generator
         GeneratedAdapters(generator, {**metadata, "condition_on_zero": False}).vectors(torch.tensor([[0.5, 0.5]]))
+
+
+def test_objective_fine_tuning_replaces_the_bank_generator_by_default(generator_run):
+    _, result = generator_run
+    trainer, generator = _fine_tuning(result, generator_validation_fraction=0.2, generator_objective_anchor=0.0,
+                                      generator_objective_learning_rate=1e-3)
+    phase = [r for r in trainer.history if r["phase"] == "objectives"]
+    assert [r["step"] for r in phase] == [20, 40]  # no step-0 record: the bank-phase state is not a candidate
+    validation = trainer.split()[1]
+    used = trainer.validation_error(lambda p: generator.generate(trainer.conditions(p), **trainer.sampling()),
+                                    validation, trainer.reference_metrics(validation))
+    assert used == pytest.approx(min(r["validation_error"] for r in phase), abs=1e-6)

@@ -70,10 +70,6 @@ class GeneratorTrainer:
         if not 0 <= self.objective_zero_share < 1:
             raise ValueError("generator_objective_zero_share (how often a fine-tuning weight is exactly 0) must be in "
                              f"[0, 1), got {self.objective_zero_share}")
-        self.objective_validation = str(setting(config, "generator_objective_validation"))
-        if self.objective_validation not in ("held_out", "bank"):
-            raise ValueError("generator_objective_validation must be held_out (the bank phase's held-out preferences) "
-                             f"or bank (every bank preference), got {self.objective_validation!r}")
         self.batch_size = int(setting(config, "generator_batch_size"))
         self.learning_rate = float(setting(config, "generator_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
@@ -204,8 +200,6 @@ class GeneratorTrainer:
         best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress)
         generator = DiffusionGenerator.from_state(best_state)
         if self.objective_steps > 0:
-            if self.objective_validation == "bank":  # every bank preference the generator may read, not one or two
-                validation = torch.unique(torch.cat([validation, train["preferences"]]), dim=0)
             generator = self._fine_tune_on_objectives(generator, train, conditions, validation, show_progress,
                                                       self.objective_steps)
         return generator
@@ -216,7 +210,8 @@ class GeneratorTrainer:
         """Objective-aware fine-tuning: adapters sampled (DDIM, ``generate_steps``, through the sampler) at random
         Dirichlet preferences are scored on the preference-weighted objectives, as the hypernetwork trains, while
         ``generator_objective_anchor`` x the diffusion loss on the bank keeps the generator on the bank's manifold.
-        Validated like the bank phase; the bank-trained generator is kept unless fine-tuning beats it."""
+        Validated like the bank phase; with ``generator_objective_keep_bank`` the bank-trained generator is kept unless
+        a fine-tuned state validates better, else the best fine-tuned state is used."""
         generator.start_from_ema()
         optimizer = torch.optim.Adam(generator.parameters(),
                                      lr=float(setting(self.config, "generator_objective_learning_rate")))
@@ -247,7 +242,7 @@ class GeneratorTrainer:
 
         best_state = self._loop(state, step_fn, generate, validation, show_progress,
                                 steps=objective_steps, phase="objectives",
-                                keep_start=True)
+                                keep_start=bool(setting(self.config, "generator_objective_keep_bank")))
         return DiffusionGenerator.from_state(best_state)
 
     def fine_tuning_preferences(self, count: int) -> torch.Tensor:
