@@ -27,6 +27,12 @@ METRIC = {"diversity": "alphandcg@10", "fairness": "groupgap@10"}
 METRICS = ["Recall", "NDCG", "AlphaNDCG", "GroupGap", "WorstGroupNDCG", "GroupNDCG"]
 
 
+def ndcg_of_target(scores: torch.Tensor, target: torch.Tensor, k: int) -> torch.Tensor:
+    """NDCG@k per row of one held-out ``target`` item under ``scores [B, n_items]``."""
+    rank = (scores > scores.gather(1, target[:, None])).sum(1) + 1
+    return torch.where(rank <= k, 1.0 / torch.log2(rank.double() + 1), torch.zeros_like(rank.double()))
+
+
 def per_user_ndcg(trainer, split: str = "test", k: int = 10) -> torch.Tensor:
     """NDCG@k of the plain backbone per cached row (one held-out item per user)."""
     cache = trainer.caches[split]
@@ -35,8 +41,7 @@ def per_user_ndcg(trainer, split: str = "test", k: int = 10) -> torch.Tensor:
         for batch in cache.chunks(4096):
             scores = trainer.model.score_representation(batch.hidden)
             scores[:, 0] = -torch.inf
-            rank = (scores > scores.gather(1, batch.target[:, None])).sum(1) + 1
-            values.append(torch.where(rank <= k, 1.0 / torch.log2(rank.double() + 1), torch.zeros_like(rank.double())))
+            values.append(ndcg_of_target(scores, batch.target, k))
     return torch.cat(values)
 
 
@@ -89,9 +94,8 @@ def seen_items(trainer, dataset, k: int = 10) -> None:
             scores = trainer.model.score_representation(batch.hidden)
             scores[:, 0] = -torch.inf
             share.append(rated.gather(1, scores.topk(k).indices).float().mean(1))
-            for out, values in ((plain, scores), (masked, scores.masked_fill(rated, -torch.inf))):
-                rank = (values > values.gather(1, batch.target[:, None])).sum(1) + 1
-                out.append(torch.where(rank <= k, 1.0 / torch.log2(rank.double() + 1), torch.zeros(len(rank)).double()))
+            plain.append(ndcg_of_target(scores, batch.target, k))
+            masked.append(ndcg_of_target(scores.masked_fill(rated, -torch.inf), batch.target, k))
     ids = groups.ids[cache.users]
     rows = [[name] + [f"{float(torch.cat(v)[ids == gid].mean()):.4f}" for v in (share, plain, masked)]
             for gid, name in groups.names.items()]

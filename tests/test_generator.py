@@ -386,7 +386,6 @@ def test_chunk_tokens_and_step_condition_train_end_to_end():
     assert out.shape == (1, P) and torch.isfinite(out).all()
 
 
-
 def test_zero_weight_flags_mark_exact_zeros_only():
     prefs = torch.tensor([[0.0, 1.0], [0.05, 0.95], [1.0, 0.0]])
     cond = condition_vectors(prefs, step_fraction=1.0, with_zero_flags=True)

@@ -197,7 +197,6 @@ def test_bad_fine_tuning_concentration_is_rejected_before_training(generator_run
         GeneratorTrainer(settings, trainer, bank, kind="diffusion")
 
 
-
 def test_fine_tuning_preferences_put_exact_zeros_on_the_simplex_when_asked(generator_run):
     from recbole_paragon.training.generator_trainer import GeneratorTrainer
 
