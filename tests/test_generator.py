@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from recbole_paragon.model.adapter import adapter_size, split_adapter_vectors
-from recbole_paragon.generators.conditions import (CONDITION_MODES, bank_spacing, condition_vectors,
-                                                  jittered_preferences)
+from recbole_paragon.generators.conditions import CONDITION_MODES, condition_vectors
 from recbole_paragon.generators import (
     DiT,
     DiffusionGenerator,
@@ -395,34 +394,6 @@ def test_zero_weight_flags_mark_exact_zeros_only():
     assert torch.equal(cond[:, 2:4], torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]]))
     assert condition_vectors(prefs, with_step=False, with_zero_flags=True).shape == (3, 4)
     assert torch.equal(condition_vectors(prefs, with_step=False), prefs)
-
-
-
-def test_zero_flags_can_come_from_the_tuned_preferences_of_jittered_ones():
-    tuned = torch.tensor([[0.0, 1.0], [0.4, 0.6]])
-    jittered = torch.tensor([[0.1, 0.9], [0.0, 1.0]])
-    cond = condition_vectors(jittered, with_step=False, with_zero_flags=True, zero_flags_of=tuned)
-    assert torch.equal(cond[:, :2], jittered)
-    assert torch.equal(cond[:, 2:], torch.tensor([[1.0, 0.0], [0.0, 0.0]]))  # flags of `tuned`, not of `jittered`
-
-
-def test_bank_spacing_is_the_grid_step_for_any_number_of_objectives():
-    two = torch.tensor([[i / 5, 1 - i / 5] for i in range(6)]).repeat(4, 1)  # 4 checkpoints per preference
-    assert bank_spacing(two) == pytest.approx(0.2)
-    three = torch.tensor([[a / 4, b / 4, (4 - a - b) / 4] for a in range(5) for b in range(5 - a)])
-    assert bank_spacing(three) == pytest.approx(0.25)
-    assert bank_spacing(two[:1]) == 0.0
-
-
-def test_jittered_preferences_stay_on_the_simplex_near_their_origin():
-    prefs = torch.tensor([[0.0, 1.0], [0.5, 0.5], [1.0, 0.0], [0.2, 0.3]]).repeat(500, 1)
-    prefs = prefs / prefs.sum(1, keepdim=True)
-    noisy = jittered_preferences(prefs, 0.05, generator=torch.Generator().manual_seed(0))
-    assert noisy.shape == prefs.shape and (noisy >= 0).all()
-    assert torch.allclose(noisy.sum(1), torch.ones(len(prefs)))
-    shift = (noisy - prefs).abs().amax(1)
-    assert 0.01 < float(shift.mean()) < 0.1 and not torch.equal(noisy, prefs)
-    assert jittered_preferences(prefs, 0.0) is prefs
 
 
 # ---------------------------------------------------------------------------------------------------------------

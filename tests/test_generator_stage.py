@@ -243,28 +243,3 @@ def test_objective_fine_tuning_replaces_the_bank_generator_by_default(generator_
     used = trainer.validation_error(lambda p: generator.generate(trainer.conditions(p), **trainer.sampling()),
                                     validation, trainer.reference_metrics(validation))
     assert used == pytest.approx(min(r["validation_error"] for r in phase), abs=1e-6)
-
-
-def test_condition_jitter_moves_bank_preferences_but_keeps_their_vectors_and_zero_flags(generator_run):
-    from recbole_paragon.training.generator_trainer import GeneratorTrainer
-
-    trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]
-    base = {**trainer.config.final_config_dict, "generator_condition_on_zero": True}
-
-    def batch(jitter):
-        generator_trainer = GeneratorTrainer({**base, "generator_condition_jitter": jitter}, trainer, bank,
-                                             kind="diffusion")
-        train, _ = generator_trainer.split()
-        return train, generator_trainer.bank_batch(train, torch.Generator().manual_seed(0))
-
-    train, (vectors, exact) = batch(0.0)
-    _, (same_vectors, jittered) = batch(0.5)
-    k = len(trainer.objective_names)
-    assert torch.equal(vectors, same_vectors)  # the same rows are drawn; only their conditions move
-    rows = [torch.nonzero((train["vectors"] == v).all(1)).flatten()[0] for v in vectors]
-    assert torch.equal(exact[:, :k], train["preferences"][rows])
-    moved = (jittered[:, :k] - exact[:, :k]).abs().amax(1)
-    assert float(moved.mean()) > 0.01 and torch.allclose(jittered[:, :k].sum(1), torch.ones(len(vectors)))
-    assert torch.equal(jittered[:, k:], exact[:, k:])  # zero flags and checkpoint step of the tuned preference
-    with pytest.raises(ValueError, match="generator_condition_jitter .* must be >= 0"):
-        GeneratorTrainer({**base, "generator_condition_jitter": -0.1}, trainer, bank, kind="diffusion")

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import torch
 
 from recbole_paragon.generators import DiffusionGenerator, HyperNetwork, check_generator_kind
-from recbole_paragon.generators.conditions import bank_spacing, condition_vectors, jittered_preferences
+from recbole_paragon.generators.conditions import condition_vectors
 from recbole_paragon.model.adapter import Adapter, apply_adapter_vector
 from recbole_paragon.objectives.base import Scores
 from recbole_paragon.preference import matches_any
@@ -79,10 +79,6 @@ class GeneratorTrainer:
         self.stopped_by = ""
         self.condition_on_step = bool(setting(config, "generator_condition_on_step"))
         self.condition_on_zero = bool(setting(config, "generator_condition_on_zero")) and self.kind == "diffusion"
-        self.condition_jitter = float(setting(config, "generator_condition_jitter"))
-        if not self.condition_jitter >= 0:
-            raise ValueError("generator_condition_jitter (noise on the bank's preferences, as a fraction of the bank's "
-                             f"grid step) must be >= 0, got {self.condition_jitter}")
         seed = setting(config, "generator_seed")
         self.seed = int(setting(config, "seed") if seed is None else seed)
         self.objective_metrics = [o.metric() for o in adapter_trainer.objectives]
@@ -112,22 +108,11 @@ class GeneratorTrainer:
         train = ~matches_any(tensors["preferences"], validation)
         return {k: v[train] for k, v in tensors.items()}, validation
 
-    def conditions(self, preferences: torch.Tensor, steps: Optional[torch.Tensor] = None,
-                   zero_flags_of: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def conditions(self, preferences: torch.Tensor, steps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Generator conditions: the preference, plus the checkpoint step as a fraction of the tuning length."""
         fraction = None if steps is None else steps.float() / self.adapter_trainer.steps
         return condition_vectors(preferences, fraction, with_step=self.condition_on_step,
-                                 with_zero_flags=self.condition_on_zero, zero_flags_of=zero_flags_of)
-
-    def bank_batch(self, train: Dict[str, torch.Tensor], rng: torch.Generator) -> Tuple[torch.Tensor, torch.Tensor]:
-        """A random batch of bank ``(vectors, conditions)``; with ``generator_condition_jitter`` the preferences are
-        jittered by that fraction of the bank's grid step (zero flags kept from the tuned preferences), so that the
-        generator is taught a smooth map between bank points rather than one condition per point."""
-        index = torch.randint(len(train["vectors"]), (self.batch_size,), generator=rng)
-        preferences, steps = train["preferences"][index], train["steps"][index]
-        noisy = preferences if self.condition_jitter == 0 else \
-            jittered_preferences(preferences, self.condition_jitter * bank_spacing(train["preferences"]), rng)
-        return train["vectors"][index], self.conditions(noisy, steps, zero_flags_of=preferences)
+                                 with_zero_flags=self.condition_on_zero)
 
     # -- validation ----------------------------------------------------------------------------------------------------
     def reference_metrics(self, preferences: torch.Tensor) -> torch.Tensor:
@@ -203,7 +188,8 @@ class GeneratorTrainer:
         rng = torch.Generator().manual_seed(self.seed)
 
         def step_fn():
-            loss = generator.training_loss(*self.bank_batch(train, rng), generator=rng)
+            index = torch.randint(len(conditions), (self.batch_size,), generator=rng)
+            loss = generator.training_loss(train["vectors"][index], conditions[index], generator=rng)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -214,12 +200,12 @@ class GeneratorTrainer:
         best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress)
         generator = DiffusionGenerator.from_state(best_state)
         if self.objective_steps > 0:
-            generator = self._fine_tune_on_objectives(generator, train, validation, show_progress,
+            generator = self._fine_tune_on_objectives(generator, train, conditions, validation, show_progress,
                                                       self.objective_steps)
         return generator
 
     def _fine_tune_on_objectives(self, generator: DiffusionGenerator, train: Dict[str, torch.Tensor],
-                                 validation: torch.Tensor, show_progress: bool,
+                                 conditions: torch.Tensor, validation: torch.Tensor, show_progress: bool,
                                  objective_steps: int):
         """Objective-aware fine-tuning: adapters sampled (DDIM, ``generate_steps``, through the sampler) at random
         Dirichlet preferences are scored on the preference-weighted objectives, as the hypernetwork trains, while
@@ -239,7 +225,9 @@ class GeneratorTrainer:
             vectors = generator.generate_with_grad(self.conditions(preferences), sampling_steps, generator=rng)
             loss = self.objective_loss(preferences, vectors, rng)
             if anchor > 0:
-                loss = loss + anchor * generator.training_loss(*self.bank_batch(train, rng), generator=rng)
+                index = torch.randint(len(conditions), (self.batch_size,), generator=rng)
+                loss = loss + anchor * generator.training_loss(train["vectors"][index], conditions[index],
+                                                               generator=rng)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
