@@ -10,6 +10,7 @@ from torch import nn
 
 from recbole_paragon.generators.conditions import CONDITION_MODES, check_choice
 from recbole_paragon.generators.features import FourierFeatures, timestep_features
+from recbole_paragon.settings import setting
 
 
 def _modulation_terms(modulation: torch.Tensor, parts: int) -> Tuple[torch.Tensor, ...]:
@@ -80,15 +81,20 @@ class DiT(nn.Module):
         num_tokens: int,
         token_dim: int,
         cond_dim: int,
-        d_model: int = 128,
-        n_layers: int = 3,
-        n_heads: int = 4,
-        mlp_ratio: float = 2.0,
-        condition_mode: str = "adaptive",
-        fourier_features: int = 8,
-        dropout: float = 0.0,
+        d_model: Optional[int] = None,
+        n_layers: Optional[int] = None,
+        n_heads: Optional[int] = None,
+        mlp_ratio: Optional[float] = None,
+        condition_mode: Optional[str] = None,
+        fourier_features: Optional[int] = None,
+        dropout: Optional[float] = None,
     ) -> None:
+        """Sizes left ``None`` take the ``diffusion_<name>`` default of ``properties/overall.yaml``."""
         super().__init__()
+        d_model, n_layers, n_heads, mlp_ratio, condition_mode, fourier_features, dropout = (
+            setting(None, f"diffusion_{name}") if value is None else value for name, value in (
+                ("d_model", d_model), ("n_layers", n_layers), ("n_heads", n_heads), ("mlp_ratio", mlp_ratio),
+                ("condition_mode", condition_mode), ("fourier_features", fourier_features), ("dropout", dropout)))
         check_choice("condition_mode", condition_mode, CONDITION_MODES)
         if min(num_tokens, token_dim, cond_dim, d_model, n_layers, n_heads) <= 0:
             raise ValueError("DiT sizes must be positive")
