@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from recbole_paragon.generators.conditions import PREDICTIONS, SAMPLERS, SCHEDULES, check_choice
+from recbole_paragon.settings import setting
 
 
 class Denoiser(Protocol):
@@ -59,14 +60,20 @@ class GaussianDiffusion(nn.Module):
     def __init__(
         self,
         denoiser: nn.Module,
-        timesteps: int = 200,
-        schedule: str = "cosine",
-        prediction: str = "x0",
-        beta_start: float = 1e-5,
-        beta_end: float = 0.02,
+        timesteps: Optional[int] = None,
+        schedule: Optional[str] = None,
+        prediction: Optional[str] = None,
+        beta_start: Optional[float] = None,
+        beta_end: Optional[float] = None,
         clip_x0: Optional[float] = None,
     ) -> None:
+        """Settings left ``None`` take the ``diffusion_<name>`` default of ``properties/overall.yaml``
+        (``clip_x0=None`` is off)."""
         super().__init__()
+        timesteps, schedule, prediction, beta_start, beta_end = (
+            setting(None, f"diffusion_{name}") if value is None else value for name, value in (
+                ("timesteps", timesteps), ("schedule", schedule), ("prediction", prediction),
+                ("beta_start", beta_start), ("beta_end", beta_end)))
         check_choice("schedule", schedule, SCHEDULES)
         check_choice("prediction", prediction, PREDICTIONS)
         if int(timesteps) != timesteps or timesteps < 1:
