@@ -62,6 +62,11 @@ def setting(config: Any, key: str) -> Any:
     return defaults[key]
 
 
+def with_defaults(prefix: str, **values: Any) -> Dict[str, Any]:
+    """``values`` with every ``None`` replaced by the yaml default of ``prefix + name`` (constructor arguments)."""
+    return {name: setting(None, prefix + name) if value is None else value for name, value in values.items()}
+
+
 def setting_names(config: Any, key: str) -> List[str]:
     """A list of names; the command line's ``--key=[a,b]`` (or ``a,b``) arrives as one string and is split here."""
     value = setting(config, key)

@@ -156,7 +156,7 @@ def test_normalizer_round_trip_and_floor():
 # ---------------------------------------------------------------------------------------------------------------
 # Denoiser
 # ---------------------------------------------------------------------------------------------------------------
-def test_denoiser_and_diffusion_settings_left_out_come_from_the_yaml():
+def test_generator_settings_left_out_come_from_the_yaml():
     from recbole_paragon.settings import setting
     model = DiT(9, 129, cond_dim=2, fourier_features=2)
     for name in ("d_model", "n_layers", "n_heads", "mlp_ratio", "condition_mode", "dropout"):
@@ -166,6 +166,8 @@ def test_denoiser_and_diffusion_settings_left_out_come_from_the_yaml():
     diffusion = GaussianDiffusion(model, prediction="eps")
     assert (diffusion.timesteps, diffusion.schedule, diffusion.prediction) == (
         setting(None, "diffusion_timesteps"), setting(None, "diffusion_schedule"), "eps")
+    net = HyperNetwork(2, 10, hidden=32)
+    assert (net.config["hidden"], net.config["fourier_features"]) == (32, setting(None, "hypernet_fourier_features"))
 
 
 @pytest.mark.parametrize("mode", CONDITION_MODES)

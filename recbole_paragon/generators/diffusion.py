@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from recbole_paragon.generators.conditions import PREDICTIONS, SAMPLERS, SCHEDULES, check_choice
-from recbole_paragon.settings import setting
+from recbole_paragon.settings import with_defaults
 
 
 class Denoiser(Protocol):
@@ -70,10 +70,9 @@ class GaussianDiffusion(nn.Module):
         """Settings left ``None`` take the ``diffusion_<name>`` default of ``properties/overall.yaml``
         (``clip_x0=None`` is off)."""
         super().__init__()
-        timesteps, schedule, prediction, beta_start, beta_end = (
-            setting(None, f"diffusion_{name}") if value is None else value for name, value in (
-                ("timesteps", timesteps), ("schedule", schedule), ("prediction", prediction),
-                ("beta_start", beta_start), ("beta_end", beta_end)))
+        timesteps, schedule, prediction, beta_start, beta_end = with_defaults(
+            "diffusion_", timesteps=timesteps, schedule=schedule, prediction=prediction, beta_start=beta_start,
+            beta_end=beta_end).values()
         check_choice("schedule", schedule, SCHEDULES)
         check_choice("prediction", prediction, PREDICTIONS)
         if int(timesteps) != timesteps or timesteps < 1:

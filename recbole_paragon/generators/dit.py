@@ -10,7 +10,7 @@ from torch import nn
 
 from recbole_paragon.generators.conditions import CONDITION_MODES, check_choice
 from recbole_paragon.generators.features import FourierFeatures, timestep_features
-from recbole_paragon.settings import setting
+from recbole_paragon.settings import with_defaults
 
 
 def _modulation_terms(modulation: torch.Tensor, parts: int) -> Tuple[torch.Tensor, ...]:
@@ -91,10 +91,9 @@ class DiT(nn.Module):
     ) -> None:
         """Sizes left ``None`` take the ``diffusion_<name>`` default of ``properties/overall.yaml``."""
         super().__init__()
-        d_model, n_layers, n_heads, mlp_ratio, condition_mode, fourier_features, dropout = (
-            setting(None, f"diffusion_{name}") if value is None else value for name, value in (
-                ("d_model", d_model), ("n_layers", n_layers), ("n_heads", n_heads), ("mlp_ratio", mlp_ratio),
-                ("condition_mode", condition_mode), ("fourier_features", fourier_features), ("dropout", dropout)))
+        d_model, n_layers, n_heads, mlp_ratio, condition_mode, fourier_features, dropout = with_defaults(
+            "diffusion_", d_model=d_model, n_layers=n_layers, n_heads=n_heads, mlp_ratio=mlp_ratio,
+            condition_mode=condition_mode, fourier_features=fourier_features, dropout=dropout).values()
         check_choice("condition_mode", condition_mode, CONDITION_MODES)
         if min(num_tokens, token_dim, cond_dim, d_model, n_layers, n_heads) <= 0:
             raise ValueError("DiT sizes must be positive")

@@ -8,7 +8,7 @@ from torch import nn
 
 from recbole_paragon.generators.features import FourierFeatures
 from recbole_paragon.generators.state import STATE_FORMAT, PlainStateFile, plain
-from recbole_paragon.settings import setting
+from recbole_paragon.settings import with_defaults
 
 
 class HyperNetwork(PlainStateFile, nn.Module):
@@ -24,9 +24,8 @@ class HyperNetwork(PlainStateFile, nn.Module):
     def __init__(self, cond_dim: int, num_parameters: int, hidden: Optional[int] = None,
                  fourier_features: Optional[int] = None, base: Optional[torch.Tensor] = None) -> None:
         super().__init__()
-        hidden = int(setting(None, "hypernet_hidden") if hidden is None else hidden)
-        fourier_features = int(setting(None, "hypernet_fourier_features") if fourier_features is None
-                               else fourier_features)
+        hidden, fourier_features = map(int, with_defaults("hypernet_", hidden=hidden,
+                                                          fourier_features=fourier_features).values())
         if min(cond_dim, num_parameters, hidden) <= 0 or fourier_features < 0:
             raise ValueError("HyperNetwork sizes must be positive")
         self.config = dict(cond_dim=int(cond_dim), num_parameters=int(num_parameters), hidden=int(hidden),
