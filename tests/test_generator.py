@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from recbole_paragon.model.adapter import adapter_size, split_adapter_vectors
+from recbole_paragon.settings import setting
 from recbole_paragon.generators.conditions import CONDITION_MODES, condition_vectors
 from recbole_paragon.generators import (
     DiT,
@@ -157,7 +158,6 @@ def test_normalizer_round_trip_and_floor():
 # Denoiser
 # ---------------------------------------------------------------------------------------------------------------
 def test_generator_settings_left_out_come_from_the_yaml():
-    from recbole_paragon.settings import setting
     model = DiT(9, 129, cond_dim=2, fourier_features=2)
     for name in ("d_model", "n_layers", "n_heads", "mlp_ratio", "condition_mode", "dropout"):
         assert model.config[name] == setting(None, f"diffusion_{name}"), name
