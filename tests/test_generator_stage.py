@@ -181,6 +181,36 @@ def test_objective_fine_tuning_keeps_the_bank_generator_unless_it_validates_bett
     assert kept == pytest.approx(min(r["validation_error"] for r in phase), abs=1e-6)
 
 
+def test_objective_fine_tuning_with_an_ema_keeps_the_average_of_the_fine_tuned_weights(generator_run):
+    _, result = generator_run
+    settings = dict(generator_validation_fraction=0.0, generator_objective_anchor=0.0,
+                    generator_objective_learning_rate=1e-3)
+    _, raw = _fine_tuning(result, **settings)
+    _, averaged = _fine_tuning(result, generator_objective_ema_decay=0.9, **settings)
+    _, start = _fine_tuning(result, generator_validation_fraction=0.0, generator_objective_steps=0)
+
+    def distance(generator, reference):
+        return max(float((a - b).abs().max()) for a, b in zip(generator.ema.module.parameters(),
+                                                              reference.ema.module.parameters()))
+
+    # without the EMA, sampling uses the last fine-tuned weights; with it, an average that still lags behind them
+    assert all(torch.equal(a, b) for a, b in zip(raw.ema.module.parameters(), raw.denoiser.parameters()))
+    assert not all(torch.equal(a, b) for a, b in zip(averaged.ema.module.parameters(),
+                                                     averaged.denoiser.parameters()))
+    assert 0 < distance(averaged, start) < distance(raw, start)
+    assert averaged.ema.decay == 0.9
+
+
+@pytest.mark.parametrize("bad", [0, 1, 1.5, -0.1])
+def test_bad_fine_tuning_ema_decay_is_rejected_before_training(generator_run, bad):
+    from recbole_paragon.training.generator_trainer import GeneratorTrainer
+
+    trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]
+    settings = {**trainer.config.final_config_dict, "generator_objective_ema_decay": bad}
+    with pytest.raises(ValueError, match="generator_objective_ema_decay .* must be in \\(0, 1\\)"):
+        GeneratorTrainer(settings, trainer, bank, kind="diffusion")
+
+
 @pytest.mark.parametrize("bad", [-1, 2.5, "many"])
 def test_bad_objective_fine_tuning_steps_are_rejected(generator_run, bad):
     with pytest.raises(ValueError, match="generator_objective_steps must be an integer >= 0"):

@@ -191,6 +191,10 @@ class DiffusionGenerator(PlainStateFile):
         """Make the EMA copy (what :meth:`generate` uses) equal to the denoiser."""
         self.ema.module.load_state_dict(self.denoiser.state_dict())
 
+    def restart_ema(self, decay: float) -> None:
+        """A fresh EMA of the denoiser's current weights (no warm-up), averaging with ``decay`` from now on."""
+        self.ema = EMA(self.denoiser, decay=decay, warmup=False)
+
     def start_from_ema(self) -> None:
         """Load the EMA weights into the denoiser (fine-tuning starts from the generator that sampling used)."""
         self.ema.copy_to(self.denoiser)

@@ -70,6 +70,11 @@ class GeneratorTrainer:
         if not 0 <= self.objective_zero_share < 1:
             raise ValueError("generator_objective_zero_share (how often a fine-tuning weight is exactly 0) must be in "
                              f"[0, 1), got {self.objective_zero_share}")
+        ema_decay = setting(config, "generator_objective_ema_decay")
+        self.objective_ema_decay = None if ema_decay is None else float(ema_decay)
+        if self.objective_ema_decay is not None and not 0 < self.objective_ema_decay < 1:
+            raise ValueError("generator_objective_ema_decay (the EMA of the fine-tuned weights) must be in (0, 1) or "
+                             f"~ (off), got {ema_decay}")
         self.batch_size = int(setting(config, "generator_batch_size"))
         self.learning_rate = float(setting(config, "generator_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
@@ -211,8 +216,13 @@ class GeneratorTrainer:
         Dirichlet preferences are scored on the preference-weighted objectives, as the hypernetwork trains, while
         ``generator_objective_anchor`` x the diffusion loss on the bank keeps the generator on the bank's manifold.
         Validated like the bank phase; with ``generator_objective_keep_bank`` the bank-trained generator is kept unless
-        a fine-tuned state validates better, else the best fine-tuned state is used."""
+        a fine-tuned state validates better, else the best fine-tuned state is used. With
+        ``generator_objective_ema_decay`` an EMA of the fine-tuned weights (from the bank-phase EMA) is what is
+        validated and kept, else the raw fine-tuned weights."""
         generator.start_from_ema()
+        averaged = self.objective_ema_decay is not None
+        if averaged:
+            generator.restart_ema(self.objective_ema_decay)
         optimizer = torch.optim.Adam(generator.parameters(),
                                      lr=float(setting(self.config, "generator_objective_learning_rate")))
         anchor = float(setting(self.config, "generator_objective_anchor"))
@@ -231,14 +241,17 @@ class GeneratorTrainer:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            if averaged:
+                generator.update_ema()
             return loss.detach()
 
         def state():
-            generator.average_into_ema()
+            if not averaged:
+                generator.average_into_ema()
             return generator.state_dict_plain()
 
-        def generate(preferences):  # the denoiser being fine-tuned, not the EMA copy it started from
-            return generator.generate(self.conditions(preferences), **self.sampling(), use_ema=False)
+        def generate(preferences):  # without the EMA: the denoiser being fine-tuned, not the copy it started from
+            return generator.generate(self.conditions(preferences), **self.sampling(), use_ema=averaged)
 
         best_state = self._loop(state, step_fn, generate, validation, show_progress,
                                 steps=objective_steps, phase="objectives",
