@@ -201,7 +201,7 @@ def test_objective_fine_tuning_with_an_ema_keeps_the_average_of_the_fine_tuned_w
     assert averaged.ema.decay == 0.9
 
 
-@pytest.mark.parametrize("bad", [0, 1, 1.5, -0.1])
+@pytest.mark.parametrize("bad", [0, 1, 1.5, -0.1, "fast", True])
 def test_bad_fine_tuning_ema_decay_is_rejected_before_training(generator_run, bad):
     from recbole_paragon.training.generator_trainer import GeneratorTrainer
 

@@ -70,11 +70,7 @@ class GeneratorTrainer:
         if not 0 <= self.objective_zero_share < 1:
             raise ValueError("generator_objective_zero_share (how often a fine-tuning weight is exactly 0) must be in "
                              f"[0, 1), got {self.objective_zero_share}")
-        ema_decay = setting(config, "generator_objective_ema_decay")
-        self.objective_ema_decay = None if ema_decay is None else float(ema_decay)
-        if self.objective_ema_decay is not None and not 0 < self.objective_ema_decay < 1:
-            raise ValueError("generator_objective_ema_decay (the EMA of the fine-tuned weights) must be in (0, 1) or "
-                             f"~ (off), got {ema_decay}")
+        self.objective_ema_decay = self._ema_decay(setting(config, "generator_objective_ema_decay"))
         self.batch_size = int(setting(config, "generator_batch_size"))
         self.learning_rate = float(setting(config, "generator_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
@@ -112,6 +108,16 @@ class GeneratorTrainer:
                                           float(setting(self.config, "generator_validation_fraction")))
         train = ~matches_any(tensors["preferences"], validation)
         return {k: v[train] for k, v in tensors.items()}, validation
+
+    @staticmethod
+    def _ema_decay(value: Any) -> Optional[float]:
+        """``generator_objective_ema_decay`` checked: a number in (0, 1), or None (off)."""
+        if value is None:
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1:
+            return float(value)
+        raise ValueError("generator_objective_ema_decay (the EMA of the fine-tuned weights) must be in (0, 1) or ~ "
+                         f"(off), got {value!r}")
 
     def conditions(self, preferences: torch.Tensor, steps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Generator conditions: the preference, plus the checkpoint step as a fraction of the tuning length."""
