@@ -185,7 +185,7 @@ def test_objective_fine_tuning_with_an_ema_keeps_the_average_of_the_fine_tuned_w
     _, result = generator_run
     settings = dict(generator_validation_fraction=0.0, generator_objective_anchor=0.0,
                     generator_objective_learning_rate=1e-3)
-    _, raw = _fine_tuning(result, **settings)
+    _, raw = _fine_tuning(result, generator_objective_ema_decay=None, **settings)
     _, averaged = _fine_tuning(result, generator_objective_ema_decay=0.9, **settings)
     _, start = _fine_tuning(result, generator_validation_fraction=0.0, generator_objective_steps=0)
 
