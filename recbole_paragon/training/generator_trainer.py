@@ -111,13 +111,11 @@ class GeneratorTrainer:
 
     @staticmethod
     def _ema_decay(value: Any) -> Optional[float]:
-        """``generator_objective_ema_decay`` checked: a number in (0, 1), or None (off)."""
-        if value is None:
-            return None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1:
-            return float(value)
-        raise ValueError("generator_objective_ema_decay (the EMA of the fine-tuned weights) must be in (0, 1) or ~ "
-                         f"(off), got {value!r}")
+        """``generator_objective_ema_decay`` checked: a number in [0, 1); 0 (the raw weights) gives None (off)."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1:
+            return float(value) or None
+        raise ValueError("generator_objective_ema_decay (the EMA of the fine-tuned weights) must be in [0, 1), 0 = "
+                         f"off, got {value!r}")
 
     def conditions(self, preferences: torch.Tensor, steps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Generator conditions: the preference, plus the checkpoint step as a fraction of the tuning length."""
