@@ -187,10 +187,6 @@ class DiffusionGenerator(PlainStateFile):
         tokens = self.diffusion.sample_with_grad(cond, steps=steps, sampler="ddim", generator=generator)
         return normalizer.denormalize(self.tokenizer.vectors(tokens))
 
-    def average_into_ema(self) -> None:
-        """Make the EMA copy (what :meth:`generate` uses) equal to the denoiser."""
-        self.ema.module.load_state_dict(self.denoiser.state_dict())
-
     def restart_ema(self, decay: float) -> None:
         """A fresh EMA of the denoiser's current weights (no warm-up), averaging with ``decay`` from now on."""
         self.ema = EMA(self.denoiser, decay=decay, warmup=False)

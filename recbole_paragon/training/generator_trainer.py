@@ -110,10 +110,10 @@ class GeneratorTrainer:
         return {k: v[train] for k, v in tensors.items()}, validation
 
     @staticmethod
-    def _ema_decay(value: Any) -> Optional[float]:
-        """``generator_objective_ema_decay`` checked: a number in [0, 1); 0 (the raw weights) gives None (off)."""
+    def _ema_decay(value: Any) -> float:
+        """``generator_objective_ema_decay`` checked: a number in [0, 1) (0: the average is the raw weights)."""
         if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1:
-            return float(value) or None
+            return float(value)
         raise ValueError("generator_objective_ema_decay (the EMA of the fine-tuned weights) must be in [0, 1), 0 = "
                          f"off, got {value!r}")
 
@@ -220,13 +220,11 @@ class GeneratorTrainer:
         Dirichlet preferences are scored on the preference-weighted objectives, as the hypernetwork trains, while
         ``generator_objective_anchor`` x the diffusion loss on the bank keeps the generator on the bank's manifold.
         Validated like the bank phase; with ``generator_objective_keep_bank`` the bank-trained generator is kept unless
-        a fine-tuned state validates better, else the best fine-tuned state is used. With
-        ``generator_objective_ema_decay`` an EMA of the fine-tuned weights (from the bank-phase EMA) is what is
-        validated and kept, else the raw fine-tuned weights."""
+        a fine-tuned state validates better, else the best fine-tuned state is used. What is validated and kept is
+        an EMA of the fine-tuned weights (``generator_objective_ema_decay``, from the bank-phase EMA; decay 0 keeps
+        the raw weights)."""
         generator.start_from_ema()
-        averaged = self.objective_ema_decay is not None
-        if averaged:
-            generator.restart_ema(self.objective_ema_decay)
+        generator.restart_ema(self.objective_ema_decay)
         optimizer = torch.optim.Adam(generator.parameters(),
                                      lr=float(setting(self.config, "generator_objective_learning_rate")))
         anchor = float(setting(self.config, "generator_objective_anchor"))
@@ -245,19 +243,13 @@ class GeneratorTrainer:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            if averaged:
-                generator.update_ema()
+            generator.update_ema()
             return loss.detach()
 
-        def state():
-            if not averaged:
-                generator.average_into_ema()
-            return generator.state_dict_plain()
+        def generate(preferences):  # the fine-tuning EMA, not the bank-phase copy it started from
+            return generator.generate(self.conditions(preferences), **self.sampling())
 
-        def generate(preferences):  # without the EMA: the denoiser being fine-tuned, not the copy it started from
-            return generator.generate(self.conditions(preferences), **self.sampling(), use_ema=averaged)
-
-        best_state = self._loop(state, step_fn, generate, validation, show_progress,
+        best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress,
                                 steps=objective_steps, phase="objectives",
                                 keep_start=bool(setting(self.config, "generator_objective_keep_bank")))
         return DiffusionGenerator.from_state(best_state)
