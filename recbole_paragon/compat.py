@@ -27,6 +27,12 @@ Nothing here copies RecBole code: each fix wraps or rebinds a RecBole name.
    evaluation of a held-out next item: ``positive_u = 0..B−1``) and the metrics need nothing but those two, the
    same tensors are now computed from one ``topk`` and a comparison with the positive item; anything else goes to
    RecBole's method unchanged.
+8. RecBole's dataloaders keep one ``torch.Generator`` seeded once at construction, so a shuffled training loader's
+   order depends on how many epochs the process has already iterated: the adapter stage's cache of training states,
+   built right after the backbone trained in the same process, came out in another order than one built after
+   loading the saved backbone, and the same tuning seed then drew other batches (a bank, and re-tuning, that
+   depended on whether the backbone was trained or reused). :func:`first_epoch_order` iterates a loader in its
+   first epoch's order and restores the generator afterwards, so training that goes on is not disturbed.
 """
 from __future__ import annotations
 
@@ -158,6 +164,22 @@ def command_line_arguments(arguments: Sequence[str]) -> Iterator[None]:
         yield
     finally:
         sys.argv = saved
+
+
+@contextlib.contextmanager
+def first_epoch_order(dataloader) -> Iterator[None]:
+    """While open, ``dataloader`` iterates in the order a freshly built loader's first epoch has (workaround 8);
+    its generator's state is restored on exit. A loader without RecBole's seeded generator is left as it is."""
+    generator, config = getattr(dataloader, "generator", None), getattr(dataloader, "config", None)
+    if not isinstance(generator, torch.Generator) or config is None:
+        yield
+        return
+    saved = generator.get_state()
+    generator.manual_seed(config["seed"])
+    try:
+        yield
+    finally:
+        generator.set_state(saved)
 
 
 def apply() -> None:

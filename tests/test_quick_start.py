@@ -84,6 +84,38 @@ def test_recbole_sequential_models_leave_anomaly_detection_off():
     assert not torch.is_anomaly_enabled()
 
 
+def test_first_epoch_order_replays_a_fresh_loaders_order_and_restores_its_generator(tiny_config_dict):
+    """RecBole's training loader draws each epoch's order from one generator seeded at construction (workaround 8)."""
+    from recbole_paragon.quick_start import build_config, prepare_data
+
+    config = build_config("ParagonSASRec", "ml-tiny", [TEST_CONFIG], tiny_config_dict)
+    _, (train, _, _) = prepare_data(config)
+    user, item = config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]
+
+    def epoch_rows():
+        return torch.cat([torch.stack([batch[user], batch[item]], 1) for batch in train])
+
+    first, second = epoch_rows(), epoch_rows()
+    assert not torch.equal(first, second)  # the second epoch is shuffled otherwise
+    state = train.generator.get_state()
+    with compat.first_epoch_order(train):
+        assert torch.equal(epoch_rows(), first)
+    assert torch.equal(train.generator.get_state(), state)  # training that goes on draws what it would have drawn
+
+
+def test_tuning_in_the_process_that_trained_the_backbone_equals_tuning_on_the_saved_one(tmp_path, monkeypatch,
+                                                                                       tiny_config_dict):
+    """The same tuning seed gives one adapter whether the backbone was just trained or loaded from the run directory:
+    the cached training states come in one order either way."""
+    monkeypatch.chdir(tmp_path)
+    settings = {**tiny_config_dict, "epochs": 2, "adapter_steps": 20, "stage": "tune", "preference": [0.5, 0.5],
+                "run_dir": str(tmp_path / "run")}
+    trained = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], settings)
+    loaded = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], settings)
+    assert not trained["reused"] and loaded["reused"]
+    assert torch.equal(trained["adapter"]["vector"], loaded["adapter"]["vector"])
+
+
 @pytest.mark.parametrize("loss, distribution", [("CE", "none"), ("BPR", "uniform")])
 def test_negative_sampling_follows_the_loss_type(tiny_config_dict, loss, distribution):
     from recbole_paragon.quick_start import build_config

@@ -10,6 +10,7 @@ from typing import Iterator, Optional
 
 import torch
 
+from recbole_paragon.compat import first_epoch_order
 from recbole_paragon.objectives.base import CachedBatch
 
 
@@ -54,19 +55,21 @@ class RepresentationCache:
     @classmethod
     @torch.no_grad()
     def build(cls, model, dataloader, num_candidates: int) -> "RepresentationCache":
-        """Run the frozen backbone once over ``dataloader`` (RecBole train or full-sort eval loader)."""
+        """Run the frozen backbone once over ``dataloader`` (RecBole train or full-sort eval loader), in its first
+        epoch's order whatever the process iterated before (compat workaround 8)."""
         was_training = model.training
         model.eval()
         parts = {"hidden": [], "target": [], "users": [], "candidates": []}
         try:
-            for batch in dataloader:
-                interaction = batch[0] if isinstance(batch, tuple) else batch
-                interaction = interaction.to(model.device)
-                hidden = model.sequence_representation(interaction)
-                parts["hidden"].append(hidden)
-                parts["target"].append(batch[3] if isinstance(batch, tuple) else interaction[model.POS_ITEM_ID])
-                parts["users"].append(interaction[model.USER_ID])
-                parts["candidates"].append(top_candidates(model.score_representation(hidden), num_candidates))
+            with first_epoch_order(dataloader):
+                for batch in dataloader:
+                    interaction = batch[0] if isinstance(batch, tuple) else batch
+                    interaction = interaction.to(model.device)
+                    hidden = model.sequence_representation(interaction)
+                    parts["hidden"].append(hidden)
+                    parts["target"].append(batch[3] if isinstance(batch, tuple) else interaction[model.POS_ITEM_ID])
+                    parts["users"].append(interaction[model.USER_ID])
+                    parts["candidates"].append(top_candidates(model.score_representation(hidden), num_candidates))
         finally:
             model.train(was_training)
         return cls(**{name: torch.cat(values) for name, values in parts.items()})
