@@ -6,7 +6,7 @@ the (cheap) score head. The backbone's top-M items per sequence are cached too, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
 import torch
 
@@ -18,6 +18,15 @@ def top_candidates(scores: torch.Tensor, count: int) -> torch.Tensor:
     """The ``count`` best-scored items of each row ``[B, count]`` (item 0, the padding, never among them)."""
     real = scores.detach()[:, 1:]  # a view: no copy of the [B, n_items] scores
     return real.topk(min(count, real.shape[1]), dim=1).indices + 1
+
+
+def batch_states(model, batch, num_candidates: int) -> Tuple[torch.Tensor, ...]:
+    """One loader batch's cache rows: ``(hidden, target, users, candidates)`` (the cache's field order)."""
+    interaction = (batch[0] if isinstance(batch, tuple) else batch).to(model.device)
+    hidden = model.sequence_representation(interaction)
+    target = batch[3] if isinstance(batch, tuple) else interaction[model.POS_ITEM_ID]
+    candidates = top_candidates(model.score_representation(hidden), num_candidates)
+    return hidden, target, interaction[model.USER_ID], candidates
 
 
 @dataclass
@@ -59,17 +68,9 @@ class RepresentationCache:
         epoch's order whatever the process iterated before (compat workaround 8)."""
         was_training = model.training
         model.eval()
-        parts = {"hidden": [], "target": [], "users": [], "candidates": []}
         try:
             with first_epoch_order(dataloader):
-                for batch in dataloader:
-                    interaction = batch[0] if isinstance(batch, tuple) else batch
-                    interaction = interaction.to(model.device)
-                    hidden = model.sequence_representation(interaction)
-                    parts["hidden"].append(hidden)
-                    parts["target"].append(batch[3] if isinstance(batch, tuple) else interaction[model.POS_ITEM_ID])
-                    parts["users"].append(interaction[model.USER_ID])
-                    parts["candidates"].append(top_candidates(model.score_representation(hidden), num_candidates))
+                rows = [batch_states(model, batch, num_candidates) for batch in dataloader]
         finally:
             model.train(was_training)
-        return cls(**{name: torch.cat(values) for name, values in parts.items()})
+        return cls(*(torch.cat(part) for part in zip(*rows)))
