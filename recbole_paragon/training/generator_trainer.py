@@ -25,6 +25,7 @@ from recbole_paragon.settings import setting, torch_threads
 from recbole_paragon.training.adapter_trainer import AdapterTrainer
 from recbole_paragon.training.bank import AdapterBank
 from recbole_paragon.training.progress import progress
+from recbole_paragon.training.tuning_residual import TuningResiduals
 
 
 def diffusion_hyperparameters(config) -> Dict[str, Any]:
@@ -71,6 +72,11 @@ class GeneratorTrainer:
             raise ValueError("generator_objective_zero_share (how often a fine-tuning weight is exactly 0) must be in "
                              f"[0, 1), got {self.objective_zero_share}")
         self.objective_ema_decay = self._ema_decay(setting(config, "generator_objective_ema_decay"))
+        self.objective_residual = setting(config, "generator_objective_residual")
+        if isinstance(self.objective_residual, bool) or not isinstance(self.objective_residual, (int, float)) \
+                or not self.objective_residual >= 0:
+            raise ValueError("generator_objective_residual (the weight of where bank tuning stopped in objective "
+                             f"fine-tuning) must be a number >= 0, 0 = off, got {self.objective_residual!r}")
         self.batch_size = int(setting(config, "generator_batch_size"))
         self.learning_rate = float(setting(config, "generator_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
@@ -231,11 +237,18 @@ class GeneratorTrainer:
         groups = int(setting(self.config, "hypernet_preferences_per_batch"))
         sampling_steps = self.sampling()["steps"]
         rng = torch.Generator().manual_seed(self.seed + 1)
+        residuals = None
+        if self.objective_residual > 0:
+            residuals = TuningResiduals.measure(self.adapter_trainer, train,
+                                                int(setting(self.config, "generator_objective_residual_rows")),
+                                                self.seed)
 
         def step_fn():
             preferences = self.fine_tuning_preferences(groups)
             vectors = generator.generate_with_grad(self.conditions(preferences), sampling_steps, generator=rng)
             loss = self.objective_loss(preferences, vectors, rng)
+            if residuals is not None:  # fixed point where tuning stopped, not at the objectives' optimum
+                loss = loss - self.objective_residual * (residuals.at(preferences) * vectors).sum(1).mean()
             if anchor > 0:
                 index = torch.randint(len(conditions), (self.batch_size,), generator=rng)
                 loss = loss + anchor * generator.training_loss(train["vectors"][index], conditions[index],
