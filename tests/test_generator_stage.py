@@ -8,6 +8,7 @@ from recbole_paragon import generate, generate_batch, run_recbole_paragon
 from recbole_paragon.model.adapter import apply_adapter_vector
 from recbole_paragon.objectives.base import Scores
 from recbole_paragon.store import generator_exists, generator_paths, load_generator
+from recbole_paragon.training.bank_interpolation import FunctionalInterpolation, adapter_outputs, neighbour_weights
 from recbole_paragon.training.tuning_residual import TuningResiduals
 
 GENERATOR_OVERRIDES = {
@@ -315,10 +316,10 @@ def test_the_residual_is_interpolated_linearly_between_two_objectives_neighbours
     assert torch.allclose(at(0.375, 0.625), 0.375 * quarter[0] + 0.625 * quarter[1], atol=1e-6)
     # an exactly-zero weight draws on the bank preference with the same zeros; an interior one never on a vertex
     assert torch.allclose(at(0.0, 1.0), gradients[0, 1])
-    near_vertex = residuals.neighbour_weights(torch.tensor([[0.1, 0.9]]))[0]
+    near_vertex = neighbour_weights(bank, torch.tensor([[0.1, 0.9]]))[0][0]
     assert near_vertex[0] == 0 and torch.allclose(near_vertex.sum(), torch.tensor(1.0)) and near_vertex[1] > 0.5
     # no bank preference with the same zeros (the vertex (1, 0) is missing): the nearest ones of any kind
-    assert torch.allclose(residuals.neighbour_weights(torch.tensor([[1.0, 0.0]])).sum(), torch.tensor(1.0))
+    assert torch.allclose(neighbour_weights(bank, torch.tensor([[1.0, 0.0]]))[0].sum(), torch.tensor(1.0))
     with pytest.raises(ValueError, match="expected preferences"):
         TuningResiduals(bank, gradients[:, :1])
 
@@ -340,11 +341,51 @@ def test_fine_tuning_with_the_residual_stays_nearer_the_bank_adapters(generator_
     assert 0 < drift(anchored) < drift(free)
 
 
+def test_functional_targets_are_the_bank_outputs_at_bank_preferences_and_interpolate_between():
+    bank = torch.tensor([[0.0, 1.0], [0.25, 0.75], [0.75, 0.25]])
+    rng = torch.Generator().manual_seed(0)
+    vectors = torch.randn(4, 4 * 16 + 4 + 16 * 4 + 16, generator=rng)  # hidden 16, adapter_dim 4
+    owners = torch.tensor([0, 1, 2, 2])  # two tuning seeds at (.75, .25): their outputs are averaged
+    interpolation = FunctionalInterpolation(bank, vectors, owners, adapter_dim=4)
+    hidden = torch.randn(32, 16, generator=rng)
+    outputs = adapter_outputs(vectors, hidden, 4)
+    targets, found = interpolation.targets(torch.tensor([[0.25, 0.75], [0.5, 0.5], [0.0, 1.0], [1.0, 0.0]]), hidden)
+    assert torch.allclose(targets[0], outputs[1], atol=1e-5)
+    assert torch.allclose(targets[1], (outputs[1] + (outputs[2] + outputs[3]) / 2) / 2, atol=1e-5)
+    assert torch.allclose(targets[2], outputs[0], atol=1e-5)
+    assert found.tolist() == [True, True, True, False]  # no bank adapter tuned without the diversity objective
+    # an adapter's output is the function it adds: what apply_adapter_vector adds to the states
+    assert torch.allclose(apply_adapter_vector(hidden, vectors[1], 4), hidden + outputs[1], atol=1e-5)
+    at_bank = interpolation.loss(torch.tensor([[0.25, 0.75], [1.0, 0.0]]), vectors[1:3], hidden)
+    assert float(at_bank) < 1e-10  # the bank adapter itself, and a preference without neighbours, cost nothing
+    assert float(interpolation.loss(torch.tensor([[0.5, 0.5]]), vectors[1:2], hidden)) > 0.01
+    with pytest.raises(ValueError, match="one owner row"):
+        FunctionalInterpolation(bank, vectors, owners[:2], adapter_dim=4)
+
+
+def test_fine_tuning_towards_the_bank_behaviour_generates_nearer_to_it(generator_run):
+    result = generator_run[1]
+    settings = dict(generator_validation_fraction=0.0, generator_objective_ema_decay=0)
+    trainer, free = _fine_tuning(result, generator_objective_functional=0.0, **settings)
+    _, guided = _fine_tuning(result, generator_objective_functional=10.0, **settings)
+    interpolation = FunctionalInterpolation.from_bank_rows(result["bank"].tensors(),
+                                                           trainer.adapter_trainer.model.adapter.adapter_dim)
+    between = torch.tensor([[0.125, 0.875], [0.375, 0.625], [0.625, 0.375], [0.875, 0.125]])
+    hidden = trainer.adapter_trainer.caches["valid"].batch(torch.arange(200)).hidden
+
+    def distance(generator):
+        vectors = generator.generate(trainer.conditions(between), **trainer.sampling())
+        return float(interpolation.loss(between, vectors, hidden))
+
+    assert distance(guided) < distance(free)
+
+
+@pytest.mark.parametrize("name", ["generator_objective_residual", "generator_objective_functional"])
 @pytest.mark.parametrize("bad", [-0.5, "strong", True])
-def test_bad_residual_weight_is_rejected_before_training(generator_run, bad):
+def test_bad_fine_tuning_weights_are_rejected_before_training(generator_run, name, bad):
     from recbole_paragon.training.generator_trainer import GeneratorTrainer
 
     trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]
-    settings = {**trainer.config.final_config_dict, "generator_objective_residual": bad}
-    with pytest.raises(ValueError, match="generator_objective_residual .* must be a number >= 0, 0 = off"):
+    settings = {**trainer.config.final_config_dict, name: bad}
+    with pytest.raises(ValueError, match=f"{name} .* must be a number >= 0, 0 = off"):
         GeneratorTrainer(settings, trainer, bank, kind="diffusion")

@@ -24,6 +24,7 @@ from recbole_paragon.preference import matches_any
 from recbole_paragon.settings import setting, torch_threads
 from recbole_paragon.training.adapter_trainer import AdapterTrainer
 from recbole_paragon.training.bank import AdapterBank
+from recbole_paragon.training.bank_interpolation import FunctionalInterpolation
 from recbole_paragon.training.progress import progress
 from recbole_paragon.training.tuning_residual import TuningResiduals
 
@@ -72,11 +73,11 @@ class GeneratorTrainer:
             raise ValueError("generator_objective_zero_share (how often a fine-tuning weight is exactly 0) must be in "
                              f"[0, 1), got {self.objective_zero_share}")
         self.objective_ema_decay = self._ema_decay(setting(config, "generator_objective_ema_decay"))
-        self.objective_residual = setting(config, "generator_objective_residual")
-        if isinstance(self.objective_residual, bool) or not isinstance(self.objective_residual, (int, float)) \
-                or not self.objective_residual >= 0:
-            raise ValueError("generator_objective_residual (the weight of where bank tuning stopped in objective "
-                             f"fine-tuning) must be a number >= 0, 0 = off, got {self.objective_residual!r}")
+        self.objective_residual = self._weight(config, "generator_objective_residual",
+                                               "the weight of where bank tuning stopped in objective fine-tuning")
+        self.objective_functional = self._weight(config, "generator_objective_functional",
+                                                 "the weight of the bank's behaviour between its preferences in "
+                                                 "objective fine-tuning")
         self.batch_size = int(setting(config, "generator_batch_size"))
         self.learning_rate = float(setting(config, "generator_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
@@ -114,6 +115,14 @@ class GeneratorTrainer:
                                           float(setting(self.config, "generator_validation_fraction")))
         train = ~matches_any(tensors["preferences"], validation)
         return {k: v[train] for k, v in tensors.items()}, validation
+
+    @staticmethod
+    def _weight(config, name: str, meaning: str) -> float:
+        """Setting ``name`` checked: a number >= 0 (0 = off)."""
+        value = setting(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+            raise ValueError(f"{name} ({meaning}) must be a number >= 0, 0 = off, got {value!r}")
+        return float(value)
 
     @staticmethod
     def _ema_decay(value: Any) -> float:
@@ -242,6 +251,10 @@ class GeneratorTrainer:
             residuals = TuningResiduals.measure(self.adapter_trainer, train,
                                                 int(setting(self.config, "generator_objective_residual_rows")),
                                                 self.seed)
+        functional = None
+        if self.objective_functional > 0:
+            functional = FunctionalInterpolation.from_bank_rows(train, self.adapter_trainer.model.adapter.adapter_dim)
+        cache = self.adapter_trainer.caches["train"]
 
         def step_fn():
             preferences = self.fine_tuning_preferences(groups)
@@ -249,6 +262,10 @@ class GeneratorTrainer:
             loss = self.objective_loss(preferences, vectors, rng)
             if residuals is not None:  # fixed point where tuning stopped, not at the objectives' optimum
                 loss = loss - self.objective_residual * (residuals.at(preferences) * vectors).sum(1).mean()
+            if functional is not None:  # between bank preferences: the neighbours' behaviour, not their parameters
+                users = torch.randint(len(cache), (self.adapter_trainer.batch_size,), generator=rng)
+                loss = loss + self.objective_functional * functional.loss(preferences, vectors,
+                                                                          cache.batch(users).hidden)
             if anchor > 0:
                 index = torch.randint(len(conditions), (self.batch_size,), generator=rng)
                 loss = loss + anchor * generator.training_loss(train["vectors"][index], conditions[index],

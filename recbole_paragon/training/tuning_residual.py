@@ -14,7 +14,7 @@ import torch
 
 from recbole_paragon.model.adapter import apply_adapter_vector
 from recbole_paragon.objectives.base import Scores
-from recbole_paragon.preference import SAME_PREFERENCE, preference_distances
+from recbole_paragon.training.bank_interpolation import neighbour_weights
 
 
 class TuningResiduals:
@@ -64,21 +64,7 @@ class TuningResiduals:
                 total[i] += grad * (len(part) / len(index))
         return total
 
-    def neighbour_weights(self, preferences: torch.Tensor) -> torch.Tensor:
-        """``[G, B]`` interpolation weights of the bank preferences for each of ``preferences [G, K]``."""
-        zeros = preferences[:, None, :] == 0
-        same_zeros = (zeros == (self.preferences[None] == 0)).all(-1)  # [G, B]
-        same_zeros |= ~same_zeros.any(1, keepdim=True)  # no bank preference shares the pattern: all of them
-        distance = preference_distances(preferences.float(), self.preferences).masked_fill(~same_zeros, float("inf"))
-        count = min(preferences.shape[1], len(self.preferences))
-        nearest = distance.topk(count, largest=False)
-        inverse = 1.0 / nearest.values.clamp_min(SAME_PREFERENCE)  # 0 where masked (infinite distance)
-        exact = nearest.values < SAME_PREFERENCE
-        inverse = torch.where(exact.any(1, keepdim=True), exact.float(), inverse)
-        weights = torch.zeros_like(distance).scatter(1, nearest.indices, inverse)
-        return weights / weights.sum(1, keepdim=True)
-
     def at(self, preferences: torch.Tensor) -> torch.Tensor:
         """``g(w)`` ``[G, P]`` for ``preferences [G, K]``: the weighted gradient tuning would leave at ``w``."""
-        interpolated = torch.einsum("gb,bkp->gkp", self.neighbour_weights(preferences), self.gradients)
+        interpolated = torch.einsum("gb,bkp->gkp", neighbour_weights(self.preferences, preferences)[0], self.gradients)
         return torch.einsum("gk,gkp->gp", preferences.float(), interpolated)

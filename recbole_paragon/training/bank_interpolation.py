@@ -1,0 +1,81 @@
+"""The bank's behaviour between its preferences: neighbouring adapters interpolated in function space.
+
+Neighbouring bank adapters behave alike (their metrics interpolate well between bank preferences) but lie far apart
+in parameter space (300 Adam steps from one initialisation diverge), so averaging their parameters (neighbour_soup)
+or a generator that lands near one of them misses the behaviour in between. :class:`FunctionalInterpolation` gives
+the target of objective fine-tuning there: the weighted mean of the neighbours' *outputs* on users' states.
+"""
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import torch
+
+from recbole_paragon.model.adapter import split_adapter_vectors
+from recbole_paragon.preference import SAME_PREFERENCE, preference_distances
+
+
+def neighbour_weights(bank: torch.Tensor, preferences: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Interpolation weights ``[G, B]`` of the bank preferences ``bank [B, K]`` for ``preferences [G, K]``, and
+    ``[G]`` whether a bank preference shares the row's exactly-zero weights.
+
+    Inverse distance over the ``K`` nearest bank preferences with the same zero weights (an objective with no weight
+    at all is tuned unlike any small weight), or over all of them where none has; an exact match takes all the
+    weight. For two objectives this is linear interpolation between the two neighbours."""
+    same_zeros = ((preferences[:, None, :] == 0) == (bank[None] == 0)).all(-1)
+    found = same_zeros.any(1)
+    same_zeros |= ~found[:, None]
+    distance = preference_distances(preferences.float(), bank.float()).masked_fill(~same_zeros, float("inf"))
+    nearest = distance.topk(min(preferences.shape[1], len(bank)), largest=False)
+    inverse = 1.0 / nearest.values.clamp_min(SAME_PREFERENCE)  # 0 where masked (infinite distance)
+    exact = nearest.values < SAME_PREFERENCE
+    inverse = torch.where(exact.any(1, keepdim=True), exact.float(), inverse)
+    weights = torch.zeros_like(distance).scatter(1, nearest.indices, inverse)
+    return weights / weights.sum(1, keepdim=True), found
+
+
+def adapter_outputs(vectors: torch.Tensor, hidden: torch.Tensor, adapter_dim: int) -> torch.Tensor:
+    """What each adapter adds to the states: ``[G, N, H]`` for vectors ``[G, P]`` and shared states ``[N, H]``."""
+    w1, b1, w2, b2 = split_adapter_vectors(vectors, hidden.shape[-1], adapter_dim)
+    inner = torch.relu(torch.einsum("nh,gdh->gnd", hidden, w1) + b1[:, None, :])
+    return torch.einsum("gnd,ghd->gnh", inner, w2) + b2[:, None, :]
+
+
+class FunctionalInterpolation:
+    """Final bank adapters (seeds of one preference averaged in function space) as interpolation targets."""
+
+    def __init__(self, preferences: torch.Tensor, vectors: torch.Tensor, owners: torch.Tensor,
+                 adapter_dim: int) -> None:
+        """``vectors [R, P]`` of ``R`` adapters, ``owners [R]`` the row of ``preferences [B, K]`` each belongs to."""
+        if vectors.dim() != 2 or owners.shape != (len(vectors),) or int(owners.max()) >= len(preferences):
+            raise ValueError(f"expected vectors [R, P] and one owner row of preferences [B, K] each, got "
+                             f"{tuple(vectors.shape)}, {tuple(owners.shape)} and {tuple(preferences.shape)}")
+        self.preferences, self.vectors, self.owners = preferences.float(), vectors.float(), owners
+        self.counts = torch.bincount(owners, minlength=len(preferences)).float()
+        self.adapter_dim = adapter_dim
+
+    @classmethod
+    def from_bank_rows(cls, bank_rows: Dict[str, torch.Tensor], adapter_dim: int) -> "FunctionalInterpolation":
+        """From bank tensors (``preferences``, ``steps``, ``vectors``): the final-step adapters."""
+        final = bank_rows["steps"] == bank_rows["steps"].max()
+        preferences, owners = torch.unique(bank_rows["preferences"][final], dim=0, return_inverse=True)
+        return cls(preferences, bank_rows["vectors"][final], owners, adapter_dim)
+
+    def targets(self, preferences: torch.Tensor, hidden: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Interpolated outputs ``[G, N, H]`` on ``hidden [N, H]`` and ``[G]`` whether each has same-zero neighbours."""
+        with torch.no_grad():
+            outputs = adapter_outputs(self.vectors, hidden, self.adapter_dim)
+            per_preference = torch.zeros(len(self.preferences), *outputs.shape[1:]).index_add_(0, self.owners, outputs)
+            per_preference /= self.counts[:, None, None]
+            weights, found = neighbour_weights(self.preferences, preferences)
+            return torch.einsum("gb,bnh->gnh", weights, per_preference), found
+
+    def loss(self, preferences: torch.Tensor, vectors: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """Mean over the preferences with same-zero bank neighbours of the relative squared error between the
+        outputs of ``vectors [G, P]`` and their targets on ``hidden [N, H]`` (0 where there is none)."""
+        targets, found = self.targets(preferences, hidden)
+        if not found.any():
+            return vectors.sum() * 0.0
+        error = (adapter_outputs(vectors, hidden, self.adapter_dim) - targets).pow(2).sum(-1).mean(-1)
+        scale = targets.pow(2).sum(-1).mean(-1).clamp_min(1e-8)
+        return (error / scale)[found].mean()
