@@ -6,10 +6,8 @@ import torch
 from conftest import TEST_CONFIG, run_on_backbone_copy
 from recbole_paragon import generate, generate_batch, run_recbole_paragon
 from recbole_paragon.model.adapter import apply_adapter_vector
-from recbole_paragon.objectives.base import Scores
 from recbole_paragon.store import generator_exists, generator_paths, load_generator
 from recbole_paragon.training.bank_interpolation import FunctionalInterpolation, adapter_outputs, neighbour_weights
-from recbole_paragon.training.tuning_residual import TuningResiduals
 
 GENERATOR_OVERRIDES = {
     "bank_grid_step": 0.25, "bank_checkpoints": [45], "evaluation_holdout": False,
@@ -279,66 +277,17 @@ def test_objective_fine_tuning_replaces_the_bank_generator_by_default(generator_
     assert used == pytest.approx(min(r["validation_error"] for r in phase), abs=1e-6)
 
 
-def _final_rows(bank):
-    tensors = bank.tensors()
-    final = tensors["steps"] == tensors["steps"].max()
-    return tensors["preferences"][final], tensors["vectors"][final]
-
-
-def test_the_residual_is_the_weighted_gradient_tuning_left_at_each_bank_adapter(generator_run):
-    trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]
-    cache = trainer.caches["train"]
-    residuals = TuningResiduals.measure(trainer, bank.tensors(), rows=len(cache), seed=0, chunk=100)
-    preferences, vectors = _final_rows(bank)
-    scales = trainer.loss_scales()
-    everyone = cache.batch(torch.arange(len(cache)))
-    for preference, vector in zip(preferences, vectors):
-        vector = vector.clone().requires_grad_(True)  # the whole training split at once, not in chunks
-        adapted = apply_adapter_vector(everyone.hidden, vector, trainer.model.adapter.adapter_dim)
-        scores = Scores(adapted, trainer.model)
-        losses = torch.stack([o.loss(everyone, adapted, scores) for o in trainer.objectives])
-        losses = losses if scales is None else losses / scales
-        gradient, = torch.autograd.grad((preference * losses).sum(), vector)
-        expected = residuals.at(preference[None])[0]
-        assert torch.allclose(expected, gradient, atol=1e-5 + 1e-3 * float(gradient.abs().max()))
-        assert float(gradient.norm()) > 1e-4  # tuning stopped short of the optimum: something is left
-
-
-def test_the_residual_is_interpolated_linearly_between_two_objectives_neighbours():
+def test_bank_neighbours_interpolate_linearly_and_keep_vertices_to_themselves():
     bank = torch.tensor([[0.0, 1.0], [0.25, 0.75], [0.75, 0.25]])
-    gradients = torch.randn(3, 2, 5, generator=torch.Generator().manual_seed(0))
-    residuals = TuningResiduals(bank, gradients)
-    at = lambda *w: residuals.at(torch.tensor([w]))[0]  # noqa: E731
-    assert torch.allclose(at(0.25, 0.75), 0.25 * gradients[1, 0] + 0.75 * gradients[1, 1])  # a bank preference
-    middle = (gradients[1] + gradients[2]) / 2
-    assert torch.allclose(at(0.5, 0.5), 0.5 * middle[0] + 0.5 * middle[1], atol=1e-6)
-    quarter = 0.75 * gradients[1] + 0.25 * gradients[2]  # w1 = .375 lies a quarter of the way from .25 to .75
-    assert torch.allclose(at(0.375, 0.625), 0.375 * quarter[0] + 0.625 * quarter[1], atol=1e-6)
-    # an exactly-zero weight draws on the bank preference with the same zeros; an interior one never on a vertex
-    assert torch.allclose(at(0.0, 1.0), gradients[0, 1])
-    near_vertex = neighbour_weights(bank, torch.tensor([[0.1, 0.9]]))[0][0]
-    assert near_vertex[0] == 0 and torch.allclose(near_vertex.sum(), torch.tensor(1.0)) and near_vertex[1] > 0.5
-    # no bank preference with the same zeros (the vertex (1, 0) is missing): the nearest ones of any kind
-    assert torch.allclose(neighbour_weights(bank, torch.tensor([[1.0, 0.0]]))[0].sum(), torch.tensor(1.0))
-    with pytest.raises(ValueError, match="expected preferences"):
-        TuningResiduals(bank, gradients[:, :1])
-
-
-def test_fine_tuning_with_the_residual_stays_nearer_the_bank_adapters(generator_run):
-    result = generator_run[1]
-    settings = dict(generator_validation_fraction=0.0, generator_objective_anchor=0.0,
-                    generator_objective_learning_rate=1e-3, generator_objective_ema_decay=0)
-    trainer, free = _fine_tuning(result, generator_objective_residual=0.0, **settings)
-    _, anchored = _fine_tuning(result, generator_objective_residual=1.0, **settings)
-    _, start = _fine_tuning(result, generator_objective_steps=0, **settings)
-    preferences, _ = _final_rows(result["bank"])
-
-    def drift(generator):
-        vectors = generator.generate(trainer.conditions(preferences), **trainer.sampling())
-        reference = start.generate(trainer.conditions(preferences), **trainer.sampling())
-        return float((vectors - reference).norm(dim=1).mean())
-
-    assert 0 < drift(anchored) < drift(free)
+    weights, found = neighbour_weights(bank, torch.tensor([[0.25, 0.75], [0.5, 0.5], [0.375, 0.625], [0.1, 0.9],
+                                                           [0.0, 1.0], [1.0, 0.0]]))
+    assert torch.allclose(weights[0], torch.tensor([0.0, 1.0, 0.0]))  # a bank preference is its own target
+    assert torch.allclose(weights[1], torch.tensor([0.0, 0.5, 0.5]))
+    assert torch.allclose(weights[2], torch.tensor([0.0, 0.75, 0.25]))  # a quarter of the way from .25 to .75
+    assert torch.allclose(weights[3], torch.tensor([0.6, 0.4, 0.0]))  # interior: between the vertex and .25
+    assert torch.allclose(weights[4], torch.tensor([1.0, 0.0, 0.0]))
+    # a vertex the bank does not hold is not extrapolated from the interior: no target at all
+    assert found.tolist() == [True] * 5 + [False] and float(weights[5].sum()) == 0.0
 
 
 def test_functional_targets_are_the_bank_outputs_at_bank_preferences_and_interpolate_between():
@@ -380,12 +329,11 @@ def test_fine_tuning_towards_the_bank_behaviour_generates_nearer_to_it(generator
     assert distance(guided) < distance(free)
 
 
-@pytest.mark.parametrize("name", ["generator_objective_residual", "generator_objective_functional"])
 @pytest.mark.parametrize("bad", [-0.5, "strong", True])
-def test_bad_fine_tuning_weights_are_rejected_before_training(generator_run, name, bad):
+def test_bad_functional_weight_is_rejected_before_training(generator_run, bad):
     from recbole_paragon.training.generator_trainer import GeneratorTrainer
 
     trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]
-    settings = {**trainer.config.final_config_dict, name: bad}
-    with pytest.raises(ValueError, match=f"{name} .* must be a number >= 0, 0 = off"):
+    settings = {**trainer.config.final_config_dict, "generator_objective_functional": bad}
+    with pytest.raises(ValueError, match="generator_objective_functional .* must be a number >= 0, 0 = off"):
         GeneratorTrainer(settings, trainer, bank, kind="diffusion")

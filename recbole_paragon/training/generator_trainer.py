@@ -26,7 +26,6 @@ from recbole_paragon.training.adapter_trainer import AdapterTrainer
 from recbole_paragon.training.bank import AdapterBank
 from recbole_paragon.training.bank_interpolation import FunctionalInterpolation
 from recbole_paragon.training.progress import progress
-from recbole_paragon.training.tuning_residual import TuningResiduals
 
 
 def diffusion_hyperparameters(config) -> Dict[str, Any]:
@@ -73,8 +72,6 @@ class GeneratorTrainer:
             raise ValueError("generator_objective_zero_share (how often a fine-tuning weight is exactly 0) must be in "
                              f"[0, 1), got {self.objective_zero_share}")
         self.objective_ema_decay = self._ema_decay(setting(config, "generator_objective_ema_decay"))
-        self.objective_residual = self._weight(config, "generator_objective_residual",
-                                               "the weight of where bank tuning stopped in objective fine-tuning")
         self.objective_functional = self._weight(config, "generator_objective_functional",
                                                  "the weight of the bank's behaviour between its preferences in "
                                                  "objective fine-tuning")
@@ -246,11 +243,6 @@ class GeneratorTrainer:
         groups = int(setting(self.config, "hypernet_preferences_per_batch"))
         sampling_steps = self.sampling()["steps"]
         rng = torch.Generator().manual_seed(self.seed + 1)
-        residuals = None
-        if self.objective_residual > 0:
-            residuals = TuningResiduals.measure(self.adapter_trainer, train,
-                                                int(setting(self.config, "generator_objective_residual_rows")),
-                                                self.seed)
         functional = None
         if self.objective_functional > 0:
             functional = FunctionalInterpolation.from_bank_rows(train, self.adapter_trainer.model.adapter.adapter_dim)
@@ -260,8 +252,6 @@ class GeneratorTrainer:
             preferences = self.fine_tuning_preferences(groups)
             vectors = generator.generate_with_grad(self.conditions(preferences), sampling_steps, generator=rng)
             loss = self.objective_loss(preferences, vectors, rng)
-            if residuals is not None:  # fixed point where tuning stopped, not at the objectives' optimum
-                loss = loss - self.objective_residual * (residuals.at(preferences) * vectors).sum(1).mean()
             if functional is not None:  # between bank preferences: the neighbours' behaviour, not their parameters
                 users = torch.randint(len(cache), (self.adapter_trainer.batch_size,), generator=rng)
                 loss = loss + self.objective_functional * functional.loss(preferences, vectors,
