@@ -280,14 +280,14 @@ def test_objective_fine_tuning_replaces_the_bank_generator_by_default(generator_
 def test_bank_neighbours_interpolate_linearly_and_keep_vertices_to_themselves():
     bank = torch.tensor([[0.0, 1.0], [0.25, 0.75], [0.75, 0.25]])
     weights, found = neighbour_weights(bank, torch.tensor([[0.25, 0.75], [0.5, 0.5], [0.375, 0.625], [0.1, 0.9],
-                                                           [0.0, 1.0], [1.0, 0.0]]))
+                                                           [0.0, 1.0], [1.0, 0.0], [0.9, 0.1]]))
     assert torch.allclose(weights[0], torch.tensor([0.0, 1.0, 0.0]))  # a bank preference is its own target
     assert torch.allclose(weights[1], torch.tensor([0.0, 0.5, 0.5]))
     assert torch.allclose(weights[2], torch.tensor([0.0, 0.75, 0.25]))  # a quarter of the way from .25 to .75
     assert torch.allclose(weights[3], torch.tensor([0.6, 0.4, 0.0]))  # interior: between the vertex and .25
     assert torch.allclose(weights[4], torch.tensor([1.0, 0.0, 0.0]))
-    # a vertex the bank does not hold is not extrapolated from the interior: no target at all
-    assert found.tolist() == [True] * 5 + [False] and float(weights[5].sum()) == 0.0
+    # a vertex the bank does not hold is not extrapolated from the interior, nor is anything beyond the bank's end
+    assert found.tolist() == [True] * 5 + [False, False] and float(weights[5:].abs().sum()) == 0.0
 
 
 def test_functional_targets_are_the_bank_outputs_at_bank_preferences_and_interpolate_between():
@@ -298,11 +298,11 @@ def test_functional_targets_are_the_bank_outputs_at_bank_preferences_and_interpo
     interpolation = FunctionalInterpolation(bank, vectors, owners, adapter_dim=4)
     hidden = torch.randn(32, 16, generator=rng)
     outputs = adapter_outputs(vectors, hidden, 4)
-    targets, found = interpolation.targets(torch.tensor([[0.25, 0.75], [0.5, 0.5], [0.0, 1.0], [1.0, 0.0]]), hidden)
+    targets, found = interpolation.targets(torch.tensor([[0.25, 0.75], [0.5, 0.5], [0.0, 1.0], [0.9, 0.1]]), hidden)
     assert torch.allclose(targets[0], outputs[1], atol=1e-5)
     assert torch.allclose(targets[1], (outputs[1] + (outputs[2] + outputs[3]) / 2) / 2, atol=1e-5)
     assert torch.allclose(targets[2], outputs[0], atol=1e-5)
-    assert found.tolist() == [True, True, True, False]  # no bank adapter tuned without the diversity objective
+    assert found.tolist() == [True, True, True, False]  # beyond the bank's last preference: nothing to interpolate
     # an adapter's output is the function it adds: what apply_adapter_vector adds to the states
     assert torch.allclose(apply_adapter_vector(hidden, vectors[1], 4), hidden + outputs[1], atol=1e-5)
     at_bank = interpolation.loss(torch.tensor([[0.25, 0.75], [1.0, 0.0]]), vectors[1:3], hidden)

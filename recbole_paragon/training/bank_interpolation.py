@@ -19,26 +19,29 @@ def neighbour_weights(bank: torch.Tensor, preferences: torch.Tensor) -> Tuple[to
     """Interpolation weights ``[G, B]`` of the bank preferences ``bank [B, K]`` for ``preferences [G, K]``, and
     ``[G]`` whether the row has any (False: a row with an exactly-zero weight that no bank preference shares).
 
-    Two objectives: linear interpolation between the nearest bank preferences on either side (the nearest one
-    beyond the bank's ends); more: inverse distance over the ``K`` nearest. An exact match takes all the weight. A
-    row with exactly-zero weights draws only on bank preferences with the same zeros: an objective with no weight
-    at all is tuned unlike any small weight, so a vertex is not extrapolated from the interior."""
+    Two objectives: linear interpolation between the nearest bank preferences on either side, and none beyond the
+    bank's ends (nothing to interpolate: there the objectives alone decide); more: inverse distance over the ``K``
+    nearest. An exact match takes all the weight. A row with exactly-zero weights draws only on bank preferences
+    with the same zeros: an objective with no weight at all is tuned unlike any small weight, so a vertex is not
+    extrapolated from the interior."""
     has_zero = (preferences == 0).any(1, keepdim=True)
     candidates = ((preferences[:, None, :] == 0) == (bank[None] == 0)).all(-1) | ~has_zero
     distance = preference_distances(preferences.float(), bank.float()).masked_fill(~candidates, float("inf"))
+    found = candidates.any(1)
     if bank.shape[1] == 2:  # one neighbour per side along the first weight (nearest K could both lie on one side)
         side = bank[None, :, 0] - preferences[:, None, 0]
         below = distance.masked_fill(side > SAME_PREFERENCE, float("inf")).min(1)
         above = distance.masked_fill(side < -SAME_PREFERENCE, float("inf")).min(1)
         values = torch.stack([below.values, above.values], 1)
         indices = torch.stack([below.indices, above.indices], 1)
+        found = torch.isfinite(values).all(1) | (values < SAME_PREFERENCE).any(1)
     else:
         values, indices = distance.topk(min(bank.shape[1], len(bank)), largest=False)
     inverse = 1.0 / values.clamp_min(SAME_PREFERENCE)  # 0 where masked (infinite distance)
     exact = values < SAME_PREFERENCE
     inverse = torch.where(exact.any(1, keepdim=True), exact.float(), inverse)
-    weights = torch.zeros_like(distance).scatter_add(1, indices, inverse)
-    return weights / weights.sum(1, keepdim=True).clamp_min(1e-12), candidates.any(1)
+    weights = torch.zeros_like(distance).scatter_add(1, indices, inverse) * found[:, None]
+    return weights / weights.sum(1, keepdim=True).clamp_min(1e-12), found
 
 
 def adapter_outputs(vectors: torch.Tensor, hidden: torch.Tensor, adapter_dim: int) -> torch.Tensor:
