@@ -27,7 +27,6 @@ def neighbour_weights(bank: torch.Tensor, preferences: torch.Tensor) -> Tuple[to
     has_zero = (preferences == 0).any(1, keepdim=True)
     candidates = ((preferences[:, None, :] == 0) == (bank[None] == 0)).all(-1) | ~has_zero
     distance = preference_distances(preferences.float(), bank.float()).masked_fill(~candidates, float("inf"))
-    found = candidates.any(1)
     if bank.shape[1] == 2:  # one neighbour per side along the first weight (nearest K could both lie on one side)
         side = bank[None, :, 0] - preferences[:, None, 0]
         below = distance.masked_fill(side > SAME_PREFERENCE, float("inf")).min(1)
@@ -37,6 +36,7 @@ def neighbour_weights(bank: torch.Tensor, preferences: torch.Tensor) -> Tuple[to
         found = torch.isfinite(values).all(1) | (values < SAME_PREFERENCE).any(1)
     else:
         values, indices = distance.topk(min(bank.shape[1], len(bank)), largest=False)
+        found = candidates.any(1)
     inverse = 1.0 / values.clamp_min(SAME_PREFERENCE)  # 0 where masked (infinite distance)
     exact = values < SAME_PREFERENCE
     inverse = torch.where(exact.any(1, keepdim=True), exact.float(), inverse)
@@ -72,7 +72,7 @@ class FunctionalInterpolation:
         return cls(preferences, bank_rows["vectors"][final], owners, adapter_dim)
 
     def targets(self, preferences: torch.Tensor, hidden: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Interpolated outputs ``[G, N, H]`` on ``hidden [N, H]`` and ``[G]`` whether each has same-zero neighbours."""
+        """Interpolated outputs ``[G, N, H]`` on ``hidden [N, H]`` and ``[G]`` whether each has bank neighbours."""
         with torch.no_grad():
             outputs = adapter_outputs(self.vectors, hidden, self.adapter_dim)
             per_preference = torch.zeros(len(self.preferences), *outputs.shape[1:]).index_add_(0, self.owners, outputs)
@@ -81,8 +81,8 @@ class FunctionalInterpolation:
             return torch.einsum("gb,bnh->gnh", weights, per_preference), found
 
     def loss(self, preferences: torch.Tensor, vectors: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        """Mean over the preferences with same-zero bank neighbours of the relative squared error between the
-        outputs of ``vectors [G, P]`` and their targets on ``hidden [N, H]`` (0 where there is none)."""
+        """Mean over the preferences with bank neighbours (:func:`neighbour_weights`) of the relative squared error
+        between the outputs of ``vectors [G, P]`` and their targets on ``hidden [N, H]`` (0 where none has any)."""
         targets, found = self.targets(preferences, hidden)
         if not found.any():
             return vectors.sum() * 0.0

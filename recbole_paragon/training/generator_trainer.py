@@ -72,9 +72,12 @@ class GeneratorTrainer:
             raise ValueError("generator_objective_zero_share (how often a fine-tuning weight is exactly 0) must be in "
                              f"[0, 1), got {self.objective_zero_share}")
         self.objective_ema_decay = self._ema_decay(setting(config, "generator_objective_ema_decay"))
-        self.objective_functional = self._weight(config, "generator_objective_functional",
-                                                 "the weight of the bank's behaviour between its preferences in "
-                                                 "objective fine-tuning")
+        self.objective_functional = setting(config, "generator_objective_functional")
+        if isinstance(self.objective_functional, bool) or not isinstance(self.objective_functional, (int, float)) \
+                or not self.objective_functional >= 0:
+            raise ValueError("generator_objective_functional (the weight of the bank's behaviour between its "
+                             "preferences in objective fine-tuning) must be a number >= 0, 0 = off, got "
+                             f"{self.objective_functional!r}")
         self.batch_size = int(setting(config, "generator_batch_size"))
         self.learning_rate = float(setting(config, "generator_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
@@ -112,14 +115,6 @@ class GeneratorTrainer:
                                           float(setting(self.config, "generator_validation_fraction")))
         train = ~matches_any(tensors["preferences"], validation)
         return {k: v[train] for k, v in tensors.items()}, validation
-
-    @staticmethod
-    def _weight(config, name: str, meaning: str) -> float:
-        """Setting ``name`` checked: a number >= 0 (0 = off)."""
-        value = setting(config, name)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise ValueError(f"{name} ({meaning}) must be a number >= 0, 0 = off, got {value!r}")
-        return float(value)
 
     @staticmethod
     def _ema_decay(value: Any) -> float:
@@ -246,7 +241,7 @@ class GeneratorTrainer:
         functional = None
         if self.objective_functional > 0:
             functional = FunctionalInterpolation.from_bank_rows(train, self.adapter_trainer.model.adapter.adapter_dim)
-        cache = self.adapter_trainer.caches["train"]
+        cache = self.adapter_trainer.caches["train"]  # the users whose states the functional target is measured on
 
         def step_fn():
             preferences = self.fine_tuning_preferences(groups)
