@@ -22,9 +22,11 @@ from scipy.optimize import linear_sum_assignment
 from recbole_paragon import pipeline
 from recbole_paragon.generators.generated import GeneratedAdapters
 from recbole_paragon.model.adapter import split_adapter_vectors
+from recbole_paragon.preference import matches_any
 from recbole_paragon.quick_start import build_config, prepare_data
 from recbole_paragon.store import load_generator
 from recbole_paragon.training.bank import AdapterBank
+from recbole_paragon.training.bank_interpolation import neighbour_weights
 
 METRICS = ("ndcg@10", "alphandcg@10")
 
@@ -70,9 +72,8 @@ def main() -> None:
     preferences, vectors = tensors["preferences"][final], tensors["vectors"][final]
     order = torch.argsort(preferences[:, 0])
     preferences, vectors = preferences[order], vectors[order]
-    bank_w = preferences[:, 0].numpy()
     bank_metrics = np.stack([test_metrics(v) for v in vectors])
-    rows = [[f"{bank_w[i]:.2f} -> {bank_w[i + 1]:.2f}", f"{float((vectors[i + 1] - vectors[i]).norm()):.2f}",
+    rows = [[f"{float(preferences[i, 0]):.2f} -> {float(preferences[i + 1, 0]):.2f}", f"{float((vectors[i + 1] - vectors[i]).norm()):.2f}",
              f"{aligned_distance(vectors[i], vectors[i + 1], hidden, adapter_dim):.2f}",
              f"{float(vectors[i].norm()):.2f}"] for i in range(len(vectors) - 1)]
     print(f"machine: {machine()}; {args.run}: final bank adapters of its first tuning seed ({len(vectors)} "
@@ -86,14 +87,12 @@ def main() -> None:
         w = torch.tensor(entry["preference"])
         reference = np.array([entry["metrics"][k] for k in METRICS])
         mine = test_metrics(generated.vectors(w[None])[0])
-        others = np.stack([test_metrics(generated.vectors(w[None], seed=1000 + s)[0]) for s in range(args.noise_seeds)])
-        lower = np.searchsorted(bank_w, float(w[0]) - 1e-9) - 1  # bank neighbours strictly around w (held out: w itself)
-        upper = lower + 1 + int(np.isclose(bank_w[min(lower + 1, len(bank_w) - 1)], float(w[0])))
-        if lower < 0 or upper >= len(bank_w):
-            interpolation = np.full(len(METRICS), np.nan)  # a vertex: nothing to interpolate from
-        else:
-            share = (float(w[0]) - bank_w[lower]) / (bank_w[upper] - bank_w[lower])
-            interpolation = (1 - share) * bank_metrics[lower] + share * bank_metrics[upper]
+        others = np.stack([test_metrics(generated.vectors(w[None], seed=1000 + s)[0])
+                           for s in range(args.noise_seeds)])
+        others_in_bank = ~matches_any(preferences, w[None])  # w's own bank adapter is held out, as in training
+        weights, found = neighbour_weights(preferences[others_in_bank], w[None])
+        interpolation = (weights[0].numpy() @ bank_metrics[others_in_bank.numpy()] if bool(found[0])
+                         else np.full(len(METRICS), np.nan))  # a held-out vertex: nothing to interpolate from
         errors["generated"].append((mine - reference) / floor)
         errors["bank interpolation"].append((interpolation - reference) / floor)
         table.append([f"{float(w[0]):.2f}", *[f"{x:+.1f}" for x in (mine - reference) / floor],
