@@ -6,6 +6,7 @@ import torch
 from conftest import TEST_CONFIG, run_on_backbone_copy
 from recbole_paragon import generate, generate_batch, run_recbole_paragon
 from recbole_paragon.model.adapter import apply_adapter_vector
+from recbole_paragon.preference import matches_any
 from recbole_paragon.store import generator_exists, generator_paths, load_generator
 from recbole_paragon.training.bank_interpolation import FunctionalInterpolation, adapter_outputs, neighbour_weights
 
@@ -284,10 +285,11 @@ def test_bank_neighbours_interpolate_linearly_and_keep_vertices_to_themselves():
     assert torch.allclose(weights[0], torch.tensor([0.0, 1.0, 0.0]))  # a bank preference is its own target
     assert torch.allclose(weights[1], torch.tensor([0.0, 0.5, 0.5]))
     assert torch.allclose(weights[2], torch.tensor([0.0, 0.75, 0.25]))  # a quarter of the way from .25 to .75
-    assert torch.allclose(weights[3], torch.tensor([0.6, 0.4, 0.0]))  # interior: between the vertex and .25
-    assert torch.allclose(weights[4], torch.tensor([1.0, 0.0, 0.0]))
-    # a vertex the bank does not hold is not extrapolated from the interior, nor is anything beyond the bank's end
-    assert found.tolist() == [True] * 5 + [False, False] and float(weights[5:].abs().sum()) == 0.0
+    assert torch.allclose(weights[4], torch.tensor([1.0, 0.0, 0.0]))  # the vertex the bank holds: itself
+    # the interior is not interpolated from a vertex (.1 lies between (0, 1) and .25), a vertex the bank does not
+    # hold is not extrapolated from the interior, and nothing beyond the bank's end is extrapolated
+    assert found.tolist() == [True, True, True, False, True, False, False]
+    assert float(weights[[3, 5, 6]].abs().sum()) == 0.0
 
 
 def test_functional_targets_are_the_bank_outputs_at_bank_preferences_and_interpolate_between():
@@ -314,7 +316,8 @@ def test_functional_targets_are_the_bank_outputs_at_bank_preferences_and_interpo
 
 def test_fine_tuning_towards_the_bank_behaviour_generates_nearer_to_it(generator_run):
     result = generator_run[1]
-    settings = dict(generator_validation_fraction=0.0, generator_objective_ema_decay=0)
+    settings = dict(generator_validation_fraction=0.0, generator_objective_ema_decay=0,
+                    generator_objective_learning_rate=1e-3)
     trainer, free = _fine_tuning(result, generator_objective_functional=0.0, **settings)
     _, guided = _fine_tuning(result, generator_objective_functional=10.0, **settings)
     interpolation = FunctionalInterpolation.from_bank_rows(result["bank"].tensors(),
@@ -327,6 +330,33 @@ def test_fine_tuning_towards_the_bank_behaviour_generates_nearer_to_it(generator
         return float(interpolation.loss(between, vectors, hidden))
 
     assert distance(guided) < distance(free)
+
+
+def test_functional_target_draws_on_the_validation_preferences_but_not_the_excluded_ones(generator_run):
+    result = generator_run[1]
+    trainer, _ = _fine_tuning(result, generator_objective_steps=0, generator_steps=0,
+                              generator_validation_fraction=0.2)
+    excluded = torch.tensor([[0.25, 0.75]])
+    train, validation = trainer.split(excluded)
+    available = trainer.available_rows(excluded)
+    seen = torch.unique(available["preferences"], dim=0)
+    assert len(validation) == 1 and matches_any(validation, seen).all()  # the validation preference is a target
+    assert not matches_any(excluded, seen).any() and len(available["vectors"]) == len(train["vectors"]) + 2
+
+
+def test_objective_loss_weights_each_preference_row(generator_run):
+    trainer, _ = _fine_tuning(generator_run[1], generator_objective_steps=0, generator_steps=0)
+    preferences = torch.tensor([[0.0, 1.0], [0.5, 0.5]])
+    vectors = torch.randn(2, trainer.adapter_trainer.model.adapter.num_parameters,
+                          generator=torch.Generator().manual_seed(0)) * 0.1
+
+    def loss(weights=None):
+        return float(trainer.objective_loss(preferences, vectors, torch.Generator().manual_seed(1), weights))
+
+    plain = loss()
+    assert loss(torch.tensor([3.0, 3.0])) == pytest.approx(3 * plain, rel=1e-5)
+    first, second = loss(torch.tensor([1.0, 0.0])), loss(torch.tensor([0.0, 1.0]))
+    assert first + second == pytest.approx(plain, rel=1e-5) and abs(first - second) > 1e-4
 
 
 @pytest.mark.parametrize("bad", [-0.5, "strong", True])

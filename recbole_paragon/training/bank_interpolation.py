@@ -21,11 +21,11 @@ def neighbour_weights(bank: torch.Tensor, preferences: torch.Tensor) -> Tuple[to
 
     Two objectives: linear interpolation between the nearest bank preferences on either side, and none beyond the
     bank's ends (nothing to interpolate: there the objectives alone decide); more: inverse distance over the ``K``
-    nearest. An exact match takes all the weight. A row with exactly-zero weights draws only on bank preferences
-    with the same zeros: an objective with no weight at all is tuned unlike any small weight, so a vertex is not
-    extrapolated from the interior."""
-    has_zero = (preferences == 0).any(1, keepdim=True)
-    candidates = ((preferences[:, None, :] == 0) == (bank[None] == 0)).all(-1) | ~has_zero
+    nearest. An exact match takes all the weight. Every row draws only on bank preferences with the same exactly-zero
+    weights: an objective with no weight at all is tuned unlike any small weight (the pure-diversity bank adapter
+    keeps a third of the NDCG@10 of w1 = .05 on ml-100k), so neither is a vertex interpolated from the interior nor
+    the interior from a vertex."""
+    candidates = ((preferences[:, None, :] == 0) == (bank[None] == 0)).all(-1)
     distance = preference_distances(preferences.float(), bank.float()).masked_fill(~candidates, float("inf"))
     if bank.shape[1] == 2:  # one neighbour per side along the first weight (nearest K could both lie on one side)
         side = bank[None, :, 0] - preferences[:, None, 0]
@@ -79,6 +79,10 @@ class FunctionalInterpolation:
             per_preference /= self.counts[:, None, None]
             weights, found = neighbour_weights(self.preferences, preferences)
             return torch.einsum("gb,bnh->gnh", weights, per_preference), found
+
+    def found(self, preferences: torch.Tensor) -> torch.Tensor:
+        """``[G]`` whether each preference has bank neighbours to interpolate (:func:`neighbour_weights`)."""
+        return neighbour_weights(self.preferences, preferences)[1]
 
     def loss(self, preferences: torch.Tensor, vectors: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """Mean over the preferences with bank neighbours (:func:`neighbour_weights`) of the relative squared error

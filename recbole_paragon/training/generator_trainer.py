@@ -106,11 +106,15 @@ class GeneratorTrainer:
             raise ValueError(f"bank objectives {self.bank.objectives} differ from the run's "
                              f"{self.adapter_trainer.objective_names}")
 
-    def split(self, exclude: Optional[torch.Tensor] = None) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
-        """Training rows of the bank (minus ``exclude`` preferences and the validation ones) and validation prefs."""
+    def available_rows(self, exclude: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """Bank rows minus those of the ``exclude`` preferences (the validation ones included)."""
         tensors = self.bank.tensors()
         keep = ~matches_any(tensors["preferences"], exclude if exclude is not None else torch.zeros(0, 1))
-        tensors = {k: v[keep] for k, v in tensors.items()}
+        return {k: v[keep] for k, v in tensors.items()}
+
+    def split(self, exclude: Optional[torch.Tensor] = None) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
+        """Training rows of the bank (minus ``exclude`` preferences and the validation ones) and validation prefs."""
+        tensors = self.available_rows(exclude)
         validation = held_out_preferences(tensors["preferences"],
                                           float(setting(self.config, "generator_validation_fraction")))
         train = ~matches_any(tensors["preferences"], validation)
@@ -155,7 +159,7 @@ class GeneratorTrainer:
         train, validation = self.split(exclude)
         with torch_threads(self.adapter_trainer.threads):
             if self.kind == "diffusion":
-                return self._fit_diffusion(train, validation, show_progress)
+                return self._fit_diffusion(train, validation, show_progress, self.available_rows(exclude))
             return self._fit_hypernet(validation, show_progress)
 
     def _loop(self, model_state, step_fn, generate, validation, show_progress, steps: Optional[int] = None,
@@ -193,7 +197,8 @@ class GeneratorTrainer:
             self.stopped_by = "step budget"
         return best_state
 
-    def _fit_diffusion(self, train: Dict[str, torch.Tensor], validation: torch.Tensor, show_progress: bool):
+    def _fit_diffusion(self, train: Dict[str, torch.Tensor], validation: torch.Tensor, show_progress: bool,
+                       available: Dict[str, torch.Tensor]):
         torch.manual_seed(self.seed)
         model = self.adapter_trainer.model
         conditions = self.conditions(train["preferences"], train["steps"])
@@ -217,19 +222,24 @@ class GeneratorTrainer:
         generator = DiffusionGenerator.from_state(best_state)
         if self.objective_steps > 0:
             generator = self._fine_tune_on_objectives(generator, train, conditions, validation, show_progress,
-                                                      self.objective_steps)
+                                                      self.objective_steps, available)
         return generator
 
     def _fine_tune_on_objectives(self, generator: DiffusionGenerator, train: Dict[str, torch.Tensor],
                                  conditions: torch.Tensor, validation: torch.Tensor, show_progress: bool,
-                                 objective_steps: int):
+                                 objective_steps: int, available: Optional[Dict[str, torch.Tensor]] = None):
         """Objective-aware fine-tuning: adapters sampled (DDIM, ``generate_steps``, through the sampler) at random
         Dirichlet preferences are scored on the preference-weighted objectives, as the hypernetwork trains, while
         ``generator_objective_anchor`` x the diffusion loss on the bank keeps the generator on the bank's manifold.
         Validated like the bank phase; with ``generator_objective_keep_bank`` the bank-trained generator is kept unless
         a fine-tuned state validates better, else the best fine-tuned state is used. What is validated and kept is
         an EMA of the fine-tuned weights (``generator_objective_ema_decay``, from the bank-phase EMA; decay 0 keeps
-        the raw weights)."""
+        the raw weights).
+
+        With ``generator_objective_functional`` = W > 0, a preference between bank preferences (``available``: the
+        bank less the excluded preferences, the validation ones included — they are tuned adapters like the rest)
+        also pays W x the distance to the interpolated outputs of its neighbours; one without neighbours has its
+        objective loss weighted 1 + W instead, so that Adam's scaling by the larger gradients does not slow it."""
         generator.start_from_ema()
         generator.restart_ema(self.objective_ema_decay)
         optimizer = torch.optim.Adam(generator.parameters(),
@@ -240,13 +250,15 @@ class GeneratorTrainer:
         rng = torch.Generator().manual_seed(self.seed + 1)
         functional = None
         if self.objective_functional > 0:
-            functional = FunctionalInterpolation.from_bank_rows(train, self.adapter_trainer.model.adapter.adapter_dim)
+            functional = FunctionalInterpolation.from_bank_rows(train if available is None else available,
+                                                                self.adapter_trainer.model.adapter.adapter_dim)
         cache = self.adapter_trainer.caches["train"]  # the users whose states the functional target is measured on
 
         def step_fn():
             preferences = self.fine_tuning_preferences(groups)
             vectors = generator.generate_with_grad(self.conditions(preferences), sampling_steps, generator=rng)
-            loss = self.objective_loss(preferences, vectors, rng)
+            weights = None if functional is None else 1.0 + self.objective_functional * ~functional.found(preferences)
+            loss = self.objective_loss(preferences, vectors, rng, weights)
             if functional is not None:  # between bank preferences: the neighbours' behaviour, not their parameters
                 users = torch.randint(len(cache), (self.adapter_trainer.batch_size,), generator=rng)
                 loss = loss + self.objective_functional * functional.loss(preferences, vectors,
@@ -283,20 +295,22 @@ class GeneratorTrainer:
         preferences = preferences.masked_fill(zero, 0.0)
         return preferences / preferences.sum(1, keepdim=True)
 
-    def objective_loss(self, preferences: torch.Tensor, vectors: torch.Tensor, rng: torch.Generator) -> torch.Tensor:
-        """Mean over preferences of ``w · losses`` of each adapter vector on its own batch of training users (the
-        losses divided by the trainer's scales, as in tuning)."""
+    def objective_loss(self, preferences: torch.Tensor, vectors: torch.Tensor, rng: torch.Generator,
+                       row_weights: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Mean over preferences of ``w · losses`` (times ``row_weights``, default 1) of each adapter vector on its
+        own batch of training users (the losses divided by the trainer's scales, as in tuning)."""
         trainer = self.adapter_trainer
         cache, groups = trainer.caches["train"], len(preferences)
         scales = trainer.loss_scales()
         scales = torch.ones(len(trainer.objectives)) if scales is None else scales
         total = 0.0
-        for preference, vector in zip(preferences, vectors):
+        row_weights = torch.ones(groups) if row_weights is None else row_weights
+        for preference, vector, row_weight in zip(preferences, vectors, row_weights):
             batch = cache.batch(torch.randint(len(cache), (max(1, trainer.batch_size // groups),), generator=rng))
             rows = apply_adapter_vector(batch.hidden, vector, trainer.model.adapter.adapter_dim)
             scores = Scores(rows, trainer.model)  # one per batch: the objectives share what they score
             losses = torch.stack([o.loss(batch, rows, scores) for o in trainer.objectives])
-            total = total + (preference * (losses / scales)).sum() / groups
+            total = total + row_weight * (preference * (losses / scales)).sum() / groups
         return total
 
     def sampling(self) -> Dict[str, Any]:
