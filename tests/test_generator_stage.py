@@ -292,6 +292,22 @@ def test_bank_neighbours_interpolate_linearly_and_keep_vertices_to_themselves():
     assert float(weights[[3, 5, 6]].abs().sum()) == 0.0
 
 
+def test_three_objective_neighbours_are_the_barycentric_coordinates_of_their_cell_on_the_same_face():
+    grid = [(i / 10, j / 10, (10 - i - j) / 10) for i in range(11) for j in range(11 - i)]
+    bank = torch.tensor(grid)
+    queries = torch.tensor([[0.25, 0.25, 0.5], [0.33, 0.33, 0.34], [0.0, 0.25, 0.75], [0.3, 0.3, 0.4],
+                            [0.05, 0.05, 0.9], [0.0, 0.0, 1.0]])
+    weights, found = neighbour_weights(bank, queries)
+    assert found.tolist() == [True, True, True, True, False, True]
+    assert torch.allclose(weights[found] @ bank, queries[found], atol=1e-6)  # linear: the weights rebuild the row
+    assert torch.allclose(weights.sum(1), found.float())
+    used = [bank[w > 0] for w in weights]
+    assert all(len(u) <= 3 for u in used) and (used[2][:, 0] == 0).all()  # the face (0, ., .) from its own edge
+    assert (used[0] > 0).all() and (used[1] > 0).all()  # the interior only from interior bank preferences
+    assert len(used[3]) == 1 and len(used[5]) == 1  # a bank preference, a vertex: themselves
+    # (.05, .05, .9) lies between the interior bank preferences and the faces: not extrapolated
+
+
 def test_functional_targets_are_the_bank_outputs_at_bank_preferences_and_interpolate_between():
     bank = torch.tensor([[0.0, 1.0], [0.25, 0.75], [0.75, 0.25]])
     rng = torch.Generator().manual_seed(0)

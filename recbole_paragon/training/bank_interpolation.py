@@ -10,38 +10,68 @@ from __future__ import annotations
 from typing import Dict, Tuple
 
 import torch
+from scipy.spatial import Delaunay, QhullError
 
 from recbole_paragon.model.adapter import split_adapter_vectors
-from recbole_paragon.preference import SAME_PREFERENCE, preference_distances
+from recbole_paragon.preference import SAME_PREFERENCE
 
 
 def neighbour_weights(bank: torch.Tensor, preferences: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     """Interpolation weights ``[G, B]`` of the bank preferences ``bank [B, K]`` for ``preferences [G, K]``, and
-    ``[G]`` whether the row has any (False: a row with an exactly-zero weight that no bank preference shares).
+    ``[G]`` whether the row has any (False: outside the bank preferences it may draw on).
 
-    Two objectives: linear interpolation between the nearest bank preferences on either side, and none beyond the
-    bank's ends (nothing to interpolate: there the objectives alone decide); more: inverse distance over the ``K``
-    nearest. An exact match takes all the weight. Every row draws only on bank preferences with the same exactly-zero
-    weights: an objective with no weight at all is tuned unlike any small weight (the pure-diversity bank adapter
-    keeps a third of the NDCG@10 of w1 = .05 on ml-100k), so neither is a vertex interpolated from the interior nor
-    the interior from a vertex."""
-    candidates = ((preferences[:, None, :] == 0) == (bank[None] == 0)).all(-1)
-    distance = preference_distances(preferences.float(), bank.float()).masked_fill(~candidates, float("inf"))
-    if bank.shape[1] == 2:  # one neighbour per side along the first weight (nearest K could both lie on one side)
-        side = bank[None, :, 0] - preferences[:, None, 0]
-        below = distance.masked_fill(side > SAME_PREFERENCE, float("inf")).min(1)
-        above = distance.masked_fill(side < -SAME_PREFERENCE, float("inf")).min(1)
-        values = torch.stack([below.values, above.values], 1)
-        indices = torch.stack([below.indices, above.indices], 1)
-        found = torch.isfinite(values).all(1) | (values < SAME_PREFERENCE).any(1)
-    else:
-        values, indices = distance.topk(min(bank.shape[1], len(bank)), largest=False)
-        found = candidates.any(1)
-    inverse = 1.0 / values.clamp_min(SAME_PREFERENCE)  # 0 where masked (infinite distance)
-    exact = values < SAME_PREFERENCE
-    inverse = torch.where(exact.any(1, keepdim=True), exact.float(), inverse)
-    weights = torch.zeros_like(distance).scatter_add(1, indices, inverse) * found[:, None]
-    return weights / weights.sum(1, keepdim=True).clamp_min(1e-12), found
+    A row draws only on bank preferences with the same exactly-zero weights: an objective with no weight at all is
+    tuned unlike any small weight (the pure-diversity bank adapter keeps a third of the NDCG@10 of w1 = .05 on
+    ml-100k), so neither is a vertex interpolated from the interior nor the interior from a vertex. Within those,
+    the weights are the row's barycentric coordinates in the cell of the bank preferences that holds it: linear
+    between the nearest bank preferences on either side on an edge of the simplex (two objectives), a Delaunay
+    triangle or simplex on a face or the interior; a vertex only matches itself. Nothing is extrapolated beyond the
+    bank: there the objectives alone decide."""
+    weights = torch.zeros(len(preferences), len(bank))
+    patterns, rows_of = torch.unique(preferences == 0, dim=0, return_inverse=True)
+    for index, zeros in enumerate(patterns):
+        rows = torch.nonzero(rows_of == index).flatten()
+        candidates = torch.nonzero(((bank == 0) == zeros).all(1)).flatten()
+        if len(candidates):
+            free = torch.nonzero(~zeros).flatten()[:-1]  # the face's own coordinates (the last one is implied)
+            cell = _barycentric(bank[candidates][:, free].double(), preferences[rows][:, free].double())
+            weights[rows[:, None], candidates[None, :]] = cell.float()
+    found = weights.sum(1) > 0.5
+    return weights * found[:, None], found
+
+
+def _barycentric(points: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+    """``[Q, P]`` barycentric weights of ``queries [Q, d]`` over ``points [P, d]`` (rows of zeros outside them)."""
+    weights = torch.zeros(len(queries), len(points), dtype=points.dtype)
+    if points.shape[1] == 0:  # a vertex: the bank holds it or not
+        weights[:, 0] = 1.0
+        return weights
+    if points.shape[1] == 1:  # an edge: the nearest bank preference on either side
+        side = points[None, :, 0] - queries[:, None, 0]
+        below = side.masked_fill(side > SAME_PREFERENCE, -float("inf")).max(1)
+        above = side.masked_fill(side < -SAME_PREFERENCE, float("inf")).min(1)
+        span = above.values - below.values
+        inside = torch.isfinite(span)
+        exact = below.values.abs() < SAME_PREFERENCE
+        share = torch.where(exact | (span < SAME_PREFERENCE), torch.ones_like(span), above.values / span)
+        rows = torch.nonzero(inside | exact).flatten()
+        weights[rows, below.indices[rows]] += share[rows]
+        rows = torch.nonzero(inside & ~exact).flatten()
+        weights[rows, above.indices[rows]] += 1.0 - share[rows]
+        return weights
+    try:
+        triangulation = Delaunay(points.numpy())
+    except QhullError:  # too few or flat bank preferences on this face: nothing to interpolate
+        return weights
+    cells = triangulation.find_simplex(queries.numpy(), tol=SAME_PREFERENCE)
+    for row, cell in enumerate(cells.tolist()):
+        if cell < 0:
+            continue
+        transform = triangulation.transform[cell]
+        partial = transform[:-1] @ (queries[row].numpy() - transform[-1])
+        coordinates = torch.tensor([*partial, 1.0 - partial.sum()], dtype=points.dtype).clamp_min(0.0)
+        weights[row, torch.from_numpy(triangulation.simplices[cell])] = coordinates / coordinates.sum()
+    return weights
 
 
 def adapter_outputs(vectors: torch.Tensor, hidden: torch.Tensor, adapter_dim: int) -> torch.Tensor:
