@@ -383,3 +383,19 @@ def test_bad_functional_weight_is_rejected_before_training(generator_run, bad):
     settings = {**trainer.config.final_config_dict, "generator_objective_functional": bad}
     with pytest.raises(ValueError, match="generator_objective_functional .* must be a number >= 0, 0 = off"):
         GeneratorTrainer(settings, trainer, bank, kind="diffusion")
+
+
+def test_functional_target_is_kept_to_runs_with_at_most_the_configured_objectives(generator_run):
+    from recbole_paragon.training.generator_trainer import GeneratorTrainer
+
+    trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]  # two objectives
+
+    def weight(limit):
+        settings = {**trainer.config.final_config_dict, "generator_objective_functional": 3.0,
+                    "generator_objective_functional_max_objectives": limit}
+        return GeneratorTrainer(settings, trainer, bank, kind="diffusion").objective_functional
+
+    assert weight(None) == weight(2) == 3.0 and weight(1) == 0.0
+    for bad in (0, "two", True):
+        with pytest.raises(ValueError, match="max_objectives .* must be an integer >= 1 or ~"):
+            weight(bad)

@@ -78,6 +78,7 @@ class GeneratorTrainer:
             raise ValueError("generator_objective_functional (the weight of the bank's behaviour between its "
                              "preferences in objective fine-tuning) must be a number >= 0, 0 = off, got "
                              f"{self.objective_functional!r}")
+        self.objective_functional = self._functional_for(len(adapter_trainer.objective_names))
         self.batch_size = int(setting(config, "generator_batch_size"))
         self.learning_rate = float(setting(config, "generator_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
@@ -119,6 +120,15 @@ class GeneratorTrainer:
                                           float(setting(self.config, "generator_validation_fraction")))
         train = ~matches_any(tensors["preferences"], validation)
         return {k: v[train] for k, v in tensors.items()}, validation
+
+    def _functional_for(self, objectives: int) -> float:
+        """The functional weight for a run with ``objectives`` objectives: 0 beyond
+        ``generator_objective_functional_max_objectives`` (~ = no limit)."""
+        limit = setting(self.config, "generator_objective_functional_max_objectives")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValueError("generator_objective_functional_max_objectives (the most objectives the functional "
+                             f"target is used with) must be an integer >= 1 or ~ (no limit), got {limit!r}")
+        return 0.0 if limit is not None and objectives > limit else float(self.objective_functional)
 
     @staticmethod
     def _ema_decay(value: Any) -> float:
