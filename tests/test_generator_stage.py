@@ -399,3 +399,30 @@ def test_functional_target_is_kept_to_runs_with_at_most_the_configured_objective
     for bad in (0, "two", True):
         with pytest.raises(ValueError, match="max_objectives .* must be an integer >= 1 or ~"):
             weight(bad)
+
+
+@pytest.mark.parametrize("selection, functional, kept", [("last", 0.0, "last"), ("auto", 3.0, "last"),
+                                                          ("auto", 0.0, "best"), ("best", 3.0, "best")])
+def test_objective_phase_keeps_the_validated_best_or_the_final_state(generator_run, selection, functional, kept):
+    trainer, generator = _fine_tuning(generator_run[1], generator_validation_fraction=0.2, generator_patience=1,
+                                      generator_objective_steps=60, generator_objective_learning_rate=1e-3,
+                                      generator_objective_selection=selection,
+                                      generator_objective_functional=functional)
+    phase = [r for r in trainer.history if r["phase"] == "objectives"]
+    validation = trainer.split()[1]
+    used = trainer.validation_error(lambda p: generator.generate(trainer.conditions(p), **trainer.sampling()),
+                                    validation, trainer.reference_metrics(validation))
+    if kept == "last":  # every step runs (no early stopping) and the final state is the one returned
+        assert [r["step"] for r in phase] == [20, 40, 60] and used == pytest.approx(phase[-1]["validation_error"],
+                                                                                      abs=1e-6)
+    else:
+        assert used == pytest.approx(min(r["validation_error"] for r in phase), abs=1e-6)
+
+
+def test_unknown_objective_selection_is_rejected(generator_run):
+    from recbole_paragon.training.generator_trainer import GeneratorTrainer
+
+    trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]
+    settings = {**trainer.config.final_config_dict, "generator_objective_selection": "newest"}
+    with pytest.raises(ValueError, match="generator_objective_selection must be best .* last .* or auto"):
+        GeneratorTrainer(settings, trainer, bank, kind="diffusion")

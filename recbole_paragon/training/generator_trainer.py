@@ -79,6 +79,13 @@ class GeneratorTrainer:
                              "preferences in objective fine-tuning) must be a number >= 0, 0 = off, got "
                              f"{self.objective_functional!r}")
         self.objective_functional = self._functional_for(len(adapter_trainer.objective_names))
+        self.objective_selection = str(setting(config, "generator_objective_selection"))
+        if self.objective_selection not in ("best", "last", "auto"):
+            raise ValueError("generator_objective_selection must be best (the validated best state), last (the final "
+                             f"state) or auto (last with the functional target, else best), got "
+                             f"{self.objective_selection!r}")
+        if self.objective_selection == "auto":
+            self.objective_selection = "last" if self.objective_functional > 0 else "best"
         self.batch_size = int(setting(config, "generator_batch_size"))
         self.learning_rate = float(setting(config, "generator_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
@@ -173,9 +180,10 @@ class GeneratorTrainer:
             return self._fit_hypernet(validation, show_progress)
 
     def _loop(self, model_state, step_fn, generate, validation, show_progress, steps: Optional[int] = None,
-              phase: str = "bank", keep_start: bool = False):
+              phase: str = "bank", keep_start: bool = False, keep_last: bool = False):
         """Shared loop: optimiser steps, periodic validation, early stopping, time budget, best state kept.
-        ``keep_start``: the starting state is validated first and stays unless a later one beats it."""
+        ``keep_start``: the starting state is validated first and stays unless a later one beats it; ``keep_last``:
+        validation is only recorded, and the final state is kept after the whole step budget."""
         reference = self.reference_metrics(validation) if len(validation) else None
         steps = self.steps if steps is None else steps
         best, best_state, stale, start = float("inf"), copy.deepcopy(model_state()), 0, time.perf_counter()
@@ -192,7 +200,7 @@ class GeneratorTrainer:
                 record["validation_error"] = self.validation_error(generate, validation, reference)
             self.history.append(record)
             getLogger().info(f"generator step {step}: {record}")
-            score = record.get("validation_error", -step)
+            score = -step if keep_last else record.get("validation_error", -step)
             if score < best:
                 best, best_state, stale = score, copy.deepcopy(model_state()), 0
             else:
@@ -288,7 +296,8 @@ class GeneratorTrainer:
 
         best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress,
                                 steps=objective_steps, phase="objectives",
-                                keep_start=bool(setting(self.config, "generator_objective_keep_bank")))
+                                keep_start=bool(setting(self.config, "generator_objective_keep_bank")),
+                                keep_last=self.objective_selection == "last")
         return DiffusionGenerator.from_state(best_state)
 
     def fine_tuning_preferences(self, count: int) -> torch.Tensor:
