@@ -173,7 +173,8 @@ def test_objective_fine_tuning_lowers_the_weighted_objectives_through_the_sample
 def test_objective_fine_tuning_keeps_the_bank_generator_unless_it_validates_better(generator_run):
     _, result = generator_run
     trainer, generator = _fine_tuning(result, generator_validation_fraction=0.2, generator_objective_anchor=0.0,
-                                      generator_objective_learning_rate=1e-3, generator_objective_keep_bank=True)
+                                      generator_objective_learning_rate=1e-3, generator_objective_keep_bank=True,
+                                      generator_objective_selection="best")
     phase = [r for r in trainer.history if r["phase"] == "objectives"]
     assert phase[0]["step"] == 0 and len(phase) == 3
     assert len({r["validation_error"] for r in phase}) > 1, phase  # validated: the denoiser being fine-tuned
@@ -269,7 +270,7 @@ def test_a_generator_conditioned_on_zero_weights_generates_through_its_metadata(
 def test_objective_fine_tuning_replaces_the_bank_generator_by_default(generator_run):
     _, result = generator_run
     trainer, generator = _fine_tuning(result, generator_validation_fraction=0.2, generator_objective_anchor=0.0,
-                                      generator_objective_learning_rate=1e-3)
+                                      generator_objective_learning_rate=1e-3, generator_objective_selection="best")
     phase = [r for r in trainer.history if r["phase"] == "objectives"]
     assert [r["step"] for r in phase] == [20, 40]  # no step-0 record: the bank-phase state is not a candidate
     validation = trainer.split()[1]
