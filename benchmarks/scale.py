@@ -54,7 +54,7 @@ def overrides(args, shape_name: str, **extra) -> Dict[str, Any]:
         settings["accuracy_candidates"] = args.accuracy_candidates
     if args.methods:
         settings["evaluation_methods"] = args.methods
-    return {**settings, **parsed_settings(getattr(args, "set", [])), **extra}
+    return {**settings, **parsed_settings(args.set), **extra}
 
 
 def dataset_name(args) -> str:
@@ -222,7 +222,8 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=None, help="evaluation methods (default: every one)")
     parser.add_argument("--accuracy-candidates", type=int, default=None, help="accuracy_candidates (default ~)")
     parser.add_argument("--reuse", action="store_true", help="keep the run directory's bank and generators")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="more settings (pipeline mode)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="more settings, e.g. generator_objective_selection=last")
     parser.add_argument("--train-backbone", action="store_true", help="train the backbone even if one is saved")
     parser.add_argument("--curve", action="store_true", help="cost curve of one bank preference")
     parser.add_argument("--base", default="25k", choices=list(SHAPES))

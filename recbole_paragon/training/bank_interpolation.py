@@ -7,7 +7,7 @@ the target of objective fine-tuning there: the weighted mean of the neighbours' 
 """
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from scipy.spatial import Delaunay, QhullError
@@ -101,23 +101,26 @@ class FunctionalInterpolation:
         preferences, owners = torch.unique(bank_rows["preferences"][final], dim=0, return_inverse=True)
         return cls(preferences, bank_rows["vectors"][final], owners, adapter_dim)
 
-    def targets(self, preferences: torch.Tensor, hidden: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Interpolated outputs ``[G, N, H]`` on ``hidden [N, H]`` and ``[G]`` whether each has bank neighbours."""
+    def neighbours(self, preferences: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """:func:`neighbour_weights` of ``preferences`` over this bank's preferences: weights and whether found."""
+        return neighbour_weights(self.preferences, preferences)
+
+    def targets(self, preferences: torch.Tensor, hidden: torch.Tensor,
+                neighbours: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Interpolated outputs ``[G, N, H]`` on ``hidden [N, H]`` and ``[G]`` whether each has bank neighbours
+        (``neighbours``: :meth:`neighbours` of ``preferences`` when already computed)."""
         with torch.no_grad():
             outputs = adapter_outputs(self.vectors, hidden, self.adapter_dim)
             per_preference = torch.zeros(len(self.preferences), *outputs.shape[1:]).index_add_(0, self.owners, outputs)
             per_preference /= self.counts[:, None, None]
-            weights, found = neighbour_weights(self.preferences, preferences)
+            weights, found = self.neighbours(preferences) if neighbours is None else neighbours
             return torch.einsum("gb,bnh->gnh", weights, per_preference), found
 
-    def found(self, preferences: torch.Tensor) -> torch.Tensor:
-        """``[G]`` whether each preference has bank neighbours to interpolate (:func:`neighbour_weights`)."""
-        return neighbour_weights(self.preferences, preferences)[1]
-
-    def loss(self, preferences: torch.Tensor, vectors: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    def loss(self, preferences: torch.Tensor, vectors: torch.Tensor, hidden: torch.Tensor,
+             neighbours: Optional[Tuple[torch.Tensor, torch.Tensor]] = None) -> torch.Tensor:
         """Mean over the preferences with bank neighbours (:func:`neighbour_weights`) of the relative squared error
         between the outputs of ``vectors [G, P]`` and their targets on ``hidden [N, H]`` (0 where none has any)."""
-        targets, found = self.targets(preferences, hidden)
+        targets, found = self.targets(preferences, hidden, neighbours)
         if not found.any():
             return vectors.sum() * 0.0
         error = (adapter_outputs(vectors, hidden, self.adapter_dim) - targets).pow(2).sum(-1).mean(-1)

@@ -245,7 +245,7 @@ class GeneratorTrainer:
 
     def _fine_tune_on_objectives(self, generator: DiffusionGenerator, train: Dict[str, torch.Tensor],
                                  conditions: torch.Tensor, validation: torch.Tensor, show_progress: bool,
-                                 objective_steps: int, available: Optional[Dict[str, torch.Tensor]] = None):
+                                 objective_steps: int, available: Dict[str, torch.Tensor]):
         """Objective-aware fine-tuning: adapters sampled (DDIM, ``generate_steps``, through the sampler) at random
         Dirichlet preferences are scored on the preference-weighted objectives, as the hypernetwork trains, while
         ``generator_objective_anchor`` x the diffusion loss on the bank keeps the generator on the bank's manifold.
@@ -268,19 +268,20 @@ class GeneratorTrainer:
         rng = torch.Generator().manual_seed(self.seed + 1)
         functional = None
         if self.objective_functional > 0:
-            functional = FunctionalInterpolation.from_bank_rows(train if available is None else available,
-                                                                self.adapter_trainer.model.adapter.adapter_dim)
+            adapter_dim = self.adapter_trainer.model.adapter.adapter_dim
+            functional = FunctionalInterpolation.from_bank_rows(available, adapter_dim)
         cache = self.adapter_trainer.caches["train"]  # the users whose states the functional target is measured on
 
         def step_fn():
             preferences = self.fine_tuning_preferences(groups)
             vectors = generator.generate_with_grad(self.conditions(preferences), sampling_steps, generator=rng)
-            weights = None if functional is None else 1.0 + self.objective_functional * ~functional.found(preferences)
+            neighbours = None if functional is None else functional.neighbours(preferences)
+            weights = None if neighbours is None else 1.0 + self.objective_functional * ~neighbours[1]
             loss = self.objective_loss(preferences, vectors, rng, weights)
             if functional is not None:  # between bank preferences: the neighbours' behaviour, not their parameters
                 users = torch.randint(len(cache), (self.adapter_trainer.batch_size,), generator=rng)
                 loss = loss + self.objective_functional * functional.loss(preferences, vectors,
-                                                                          cache.batch(users).hidden)
+                                                                          cache.batch(users).hidden, neighbours)
             if anchor > 0:
                 index = torch.randint(len(conditions), (self.batch_size,), generator=rng)
                 loss = loss + anchor * generator.training_loss(train["vectors"][index], conditions[index],
