@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 serve: $(STAMP)   # the demo's bundle over HTTP: console at http://127.0.0.1:8000/
-	$(PY) run_recbole_paragon.py --stage=serve --run_dir=saved/ParagonSASRec-ml-100k
+	$(PY) run_recbole_paragon.py --stage=serve
 
 clean:
 	rm -rf $(VENV) saved log log_tensorboard

@@ -1,4 +1,10 @@
+import re
+
 from setuptools import find_packages, setup
+
+#: The version is written once, in recbole_paragon/__init__.py.
+VERSION = re.search(r'^__version__ = "([^"]+)"', open("recbole_paragon/__init__.py", encoding="utf-8").read(),
+                    re.M).group(1)
 
 INSTALL_REQUIRES = [
     "torch==2.13.0",
@@ -21,14 +27,16 @@ TEST_REQUIRES = ["pytest>=7", "httpx==0.28.1", "hypothesis==6.170.15", "playwrig
 
 setup(
     name="recbole-paragon",
-    version="0.1.0",
+    version=VERSION,
     description="Controllable sequential recommendation for RecBole: diffusion-generated adapters (Paragon)",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11,<3.12",
-    packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
-    package_data={"recbole_paragon": ["properties/*.yaml", "properties/*/*.yaml", "properties/*.test",
-                                      "service/static/*"]},
+    # the yaml lives in the top-level properties/ (the only copy); an install puts it at recbole_paragon/properties
+    packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]) + ["recbole_paragon.properties"],
+    package_dir={"recbole_paragon.properties": "properties"},
+    package_data={"recbole_paragon": ["service/static/*"],
+                  "recbole_paragon.properties": ["*.yaml", "*/*.yaml", "*.test"]},
     py_modules=["run_recbole_paragon"],
     install_requires=INSTALL_REQUIRES,
     extras_require={"serve": SERVE_REQUIRES, "test": TEST_REQUIRES},

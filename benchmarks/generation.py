@@ -3,7 +3,7 @@
     python benchmarks/generation.py
 
 Uses (or builds) the run's backbone, adapter bank and diffusion generator under saved/benchmarks, then prints:
-milliseconds to generate one adapter (DDIM, the default ``generate_steps``), seconds for 101 preferences in one
+milliseconds to generate one adapter (DDIM, the default ``sampling_steps``), seconds for 101 preferences in one
 batch, the same with DDIM-20 and full DDPM, and seconds to tune one adapter, with the tune / generate ratio.
 Targets (2 CPU cores): one preference <= 5 ms, 101 batched <= 0.2 s, tune / generate >= 500x.
 """
@@ -43,7 +43,7 @@ def main() -> None:
     single_ddpm = best_of(lambda: adapters.vectors(one), 3)
     batched_ddpm = best_of(lambda: adapters.vectors(many), 1)
     tune = best_of(lambda: trainer.tune([0.3, 0.7]), 3)
-    steps = config["generate_steps"]
+    steps = config["sampling_steps"]
     print(f"machine: {machine()}; generator {adapters.generator.num_parameters} adapter parameters, "
           f"{sum(p.numel() for p in adapters.generator.parameters())} denoiser parameters")
     print_table([

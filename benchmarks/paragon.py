@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--group_by", default=None)
     parser.add_argument("--fairness_loss", default=None)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="more settings, e.g. generator_objective_steps=1000 (named in the run directories)")
+                        help="more settings, e.g. finetune_steps=1000 (named in the run directories)")
     args = parser.parse_args()
     objectives = args.objectives.split(",")
     overrides = {"checkpoint_dir": BENCH_DIR, "objectives": objectives, "state": "WARNING"}

@@ -23,7 +23,7 @@ from recbole_paragon.quick_start import build_config, prepare_data
 MODELS = ["Pop", "BPR", "GRU4Rec", "SASRec", "BERT4Rec", "NARM", "LightSANs"]
 KEYS = ["ndcg@10", "recall@10", "alphandcg@10", "ild@10", "groupgap@10", "worstgroupndcg@10"]
 METRICS = ["Recall", "NDCG", "AlphaNDCG", "ILD", "GroupGap", "WorstGroupNDCG"]
-FRONT_METHODS = ("retune", "paragon")
+FRONT_METHODS = ("retune", "diffusion")
 
 
 def train_model(name: str, overrides) -> dict:

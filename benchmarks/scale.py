@@ -1,6 +1,6 @@
 """What the pipeline costs as users, items and categories grow, on synthetic RecBole datasets (benchmarks/synthetic.py).
 
-    python benchmarks/scale.py --shape ml100k-like [--epochs 6] [--preferences 21] [--methods paragon mmr ...]
+    python benchmarks/scale.py --shape ml100k-like [--epochs 6] [--preferences 21] [--methods diffusion mmr ...]
     python benchmarks/scale.py --shape 25k --accuracy-candidates 50
     python benchmarks/scale.py --shape ml-100k            # RecBole's bundled ml-100k itself, same stages
     python benchmarks/scale.py --curve --base 25k --accuracy-candidates 50
@@ -223,7 +223,7 @@ def main() -> None:
     parser.add_argument("--accuracy-candidates", type=int, default=None, help="accuracy_candidates (default ~)")
     parser.add_argument("--reuse", action="store_true", help="keep the run directory's bank and generators")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="more settings, e.g. generator_objective_selection=last")
+                        help="more settings, e.g. finetune_selection=last")
     parser.add_argument("--train-backbone", action="store_true", help="train the backbone even if one is saved")
     parser.add_argument("--curve", action="store_true", help="cost curve of one bank preference")
     parser.add_argument("--base", default="25k", choices=list(SHAPES))

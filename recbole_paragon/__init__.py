@@ -9,7 +9,10 @@ from recbole_paragon.config import Config  # noqa: E402
 from recbole_paragon.quick_start import objective_function, run_recbole_paragon  # noqa: E402
 from recbole_paragon.serving import ParagonRecommender, generate, generate_batch  # noqa: E402
 from recbole_paragon.registry import get_model, get_trainer  # noqa: E402
+from recbole_paragon.entry_points import register_with_recbole  # noqa: E402
 
-__version__ = "0.1.0"
+register_with_recbole()  # RecBole's own get_model / get_trainer / run_recbole know Paragon<Backbone> from here on
+
+__version__ = "0.2.0"  # the one place the version is written (setup.py and the service read it)
 __all__ = ["Config", "ParagonRecommender", "generate", "generate_batch", "get_model", "get_trainer", "objective_function", "run_recbole_paragon",
            "__version__"]

@@ -10,7 +10,8 @@ models run through the plugin get the same data and training defaults, so baseli
 from __future__ import annotations
 
 import os
-from typing import Optional, Sequence
+import warnings
+from typing import List, Optional, Sequence
 
 from recbole.config import Config as RecBoleConfig
 from recbole.utils import ModelType
@@ -18,7 +19,12 @@ from recbole.utils import ModelType
 from recbole_paragon import compat
 from recbole_paragon.model.paragon import PREFIX
 from recbole_paragon.registry import get_model
+from recbole_paragon.schema import RENAMED, SCHEMA, SettingWarning, check_settings, close_keys, modernise
 from recbole_paragon.settings import OVERALL_YAML, PROPERTIES_DIR
+
+#: Command-line flags of the plugin's programs that are not settings (RecBole's Config reads every --key=value).
+COMMAND_LINE_FLAGS = {"model", "dataset", "config_files", "params_file", "num_samples", "max_concurrent", "output",
+                      "sweep", "tune", "run_dir", "bundle", "host", "port"}
 
 
 class Config(RecBoleConfig):
@@ -31,7 +37,29 @@ class Config(RecBoleConfig):
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None,
                  command_line: Optional[Sequence[str]] = None) -> None:
         self._command_line = command_line
+        #: what the user should hear about their settings (renamed keys, likely typos); also issued as warnings
+        self.setting_warnings: List[str] = []
         super().__init__(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict)
+        check_settings(self.final_config_dict)
+        self._warn_about_unknown_keys()
+        for message in self.setting_warnings:
+            warnings.warn(message, SettingWarning, stacklevel=2)
+
+    def _merge_external_config_dict(self):
+        """RecBole's merge (command line over dict over files), each source's renamed keys and values first."""
+        for source in (self.file_config_dict, self.variable_config_dict, self.cmd_config_dict):
+            self.setting_warnings += modernise(source)
+        super()._merge_external_config_dict()
+
+    def _warn_about_unknown_keys(self) -> None:
+        """RecBole passes settings it does not know through silently (a custom model may read them); a key that
+        no yaml, RecBole parameter or plugin setting defines but that closely resembles one is most likely a typo."""
+        known = set(self.internal_config_dict) | set(SCHEMA) | set(RENAMED) | COMMAND_LINE_FLAGS
+        known |= {key for group in self.parameters.values() for key in group}
+        unknown = [key for key in self.external_config_dict if key not in known]
+        for key, match in close_keys(unknown, known).items():
+            self.setting_warnings.append(f"unknown setting '{key}': did you mean '{match}'? (RecBole passes unknown "
+                                         "settings through unchanged, so it has no effect)")
 
     def _load_cmd_line(self):
         if self._command_line is None:

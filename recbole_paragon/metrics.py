@@ -177,7 +177,7 @@ class _CategoryMetric(AbstractMetric):
     def __init__(self, config):
         super().__init__(config)
         self.topk = config["topk"]
-        self.threads = setting(config, "adapter_threads")  # per-rank loops of small ops: one thread is fastest
+        self.threads = setting(config, "compute_threads")  # per-rank loops of small ops: one thread is fastest
 
     def calculate_metric(self, dataobject) -> Dict[str, float]:
         items, categories = dataobject.get("rec.items"), dataobject.get("data.item_categories")

@@ -2,7 +2,7 @@
 
 Every stage writes its artifact into the run directory and reuses it on the next run when the settings it depends
 on (its fingerprint) still match, so re-running is cheap and an interrupted run continues after its last finished
-stage. The preference of ``--stage=tune`` / ``--stage=generate`` is validated and normalised once, here, where it
+stage. The preference of ``--stage=tune_one`` / ``--stage=generate_one`` is validated and normalised once, here, where it
 enters from the config.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from recbole_paragon.model.auxiliary import check_auxiliary_settings
 from recbole_paragon.objectives import build_objectives, configured_objectives, objective_metric_classes
 from recbole_paragon.preference import matches_any, simplex_grid
 from recbole_paragon.registry import get_model, get_trainer
+from recbole_paragon.schema import legacy_names
 from recbole_paragon.settings import setting, settings_with_prefix
 from recbole_paragon.store import (generator_exists, generator_paths, load_backbone, load_generator,
                                    save_generator, saved_backbone_matches, write_backbone_metadata)
@@ -117,9 +118,9 @@ def configured_preference(config, trainer: AdapterTrainer, stage: str) -> torch.
     return trainer.preference(preference)
 
 
-def tune_stage(config, trainer: AdapterTrainer) -> Dict[str, Any]:
+def tune_one_stage(config, trainer: AdapterTrainer) -> Dict[str, Any]:
     """Tune one adapter at ``config['preference']``; report its validation and test metrics."""
-    weights = configured_preference(config, trainer, "tune")
+    weights = configured_preference(config, trainer, "tune_one")
     (step, vector), = trainer.tune(weights, seed=int(config["seed"]), show_progress=config["show_progress"])[-1:]
     result = {"preference": weights.tolist(), "vector": vector,
               "valid_result": trainer.evaluate_vector(vector, "valid"),
@@ -150,6 +151,10 @@ def holdout_preferences(config, num_objectives: int) -> torch.Tensor:
     return torch.zeros(0, num_objectives)
 
 
+#: Prefixes of the settings a trained generator depends on (its fingerprint).
+GENERATOR_PREFIXES = ("generator_", "diffusion_", "finetune_", "dit_", "hypernet_")
+
+
 def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Optional[str] = None,
                     show_progress: bool = True) -> GeneratedAdapters:
     """Train a generator on the bank (test preferences held out), or reuse a stored one with the same settings."""
@@ -164,17 +169,20 @@ def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Op
         "bank_fingerprint": bank.fingerprint(),
         "holdout": holdout.tolist(),
         "holdout_adapters": int(matches_any(bank.tensors()["preferences"], holdout).sum()),
-        **{k: v for k, v in settings_with_prefix(config, "generator_", "diffusion_", "hypernet_").items()
+        **{k: v for k, v in settings_with_prefix(config, *GENERATOR_PREFIXES).items()
            if not k.endswith("_time_budget")},
     }
     settings_fingerprint = fingerprint(settings)
     if generator_exists(directory, kind):
-        try:
-            generator, metadata = load_generator(directory, {"settings_fingerprint": settings_fingerprint}, kind)
-            getLogger().info(set_color("reusing generator", "green") + f": {generator_paths(directory, kind)[0]}")
-            return GeneratedAdapters(generator, metadata)
-        except ValueError:
-            getLogger().info(f"stored {kind} generator was trained with other settings: training a new one")
+        # a generator stored before the settings were renamed (0.1) fingerprinted the same values under old names
+        for stored in (settings_fingerprint, fingerprint(legacy_names(settings))):
+            try:
+                generator, metadata = load_generator(directory, {"settings_fingerprint": stored}, kind)
+                getLogger().info(set_color("reusing generator", "green") + f": {generator_paths(directory, kind)[0]}")
+                return GeneratedAdapters(generator, metadata)
+            except ValueError:
+                continue
+        getLogger().info(f"stored {kind} generator was trained with other settings: training a new one")
     start = time.perf_counter()
     generator = generator_trainer.fit(show_progress=show_progress, exclude=holdout)
     metadata = {**settings, "settings_fingerprint": settings_fingerprint, "condition_on_step":
@@ -187,9 +195,9 @@ def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Op
     return GeneratedAdapters(generator, metadata)
 
 
-def generate_stage(config, trainer: AdapterTrainer, adapters: GeneratedAdapters) -> Dict[str, Any]:
+def generate_one_stage(config, trainer: AdapterTrainer, adapters: GeneratedAdapters) -> Dict[str, Any]:
     """Generate the adapter for ``config['preference']``, evaluate it on the test split and log the metrics."""
-    weights = configured_preference(config, trainer, "generate")
+    weights = configured_preference(config, trainer, "generate_one")
     start = time.perf_counter()
     vector = adapters.vectors(weights[None])[0]
     seconds = time.perf_counter() - start

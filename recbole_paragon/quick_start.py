@@ -13,24 +13,29 @@ from recbole_paragon import pipeline
 from recbole_paragon.config import Config
 from recbole_paragon.datasets import load_dataset
 from recbole_paragon.model.paragon import PREFIX
-from recbole_paragon.settings import setting
+from recbole_paragon.baselines import check_method_names
+from recbole_paragon.objectives import check_objective_names, configured_objectives
+from recbole_paragon.schema import SCHEMA
+from recbole_paragon.settings import setting, setting_names
 
-STAGES = ("all", "backbone", "tune", "bank", "generator", "generate", "evaluate", "export")
+#: The stages of a Paragon run (``serve`` is the HTTP service, run without RecBole's config).
+STAGES = tuple(stage for stage in SCHEMA["stage"].choices if stage != "serve")
 #: Stages that end by writing the serving bundle (``generate()`` and the service read it).
-EXPORTING_STAGES = ("all", "generate", "export")
+EXPORTING_STAGES = ("all", "generate_one", "export")
 
 
 def build_config(model=None, dataset=None, config_file_list=None, config_dict=None,
                  command_line: Optional[Sequence[str]] = None) -> Config:
-    """Config for a run, with the plugin's checks on stage names (``command_line``: see :class:`Config`)."""
+    """Config for a run (every setting checked, see :mod:`recbole_paragon.schema`), with the names that registries
+    define (objectives, evaluation methods) checked too, before anything is loaded or trained."""
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict,
                     command_line=command_line)
-    stage = config["stage"] if "stage" in config else None
-    if stage == "serve":
+    if config["stage"] == "serve":
         raise ValueError("--stage=serve runs the HTTP service on an exported bundle, without RecBole's config: "
-                         "python run_recbole_paragon.py --stage=serve --run_dir=DIR [--port=8000]")
-    if str(config["model"]).startswith(PREFIX) and stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+                         "python run_recbole_paragon.py --stage=serve [--model=M --dataset=D | --run_dir=DIR]")
+    if str(config["model"]).startswith(PREFIX):
+        check_objective_names(configured_objectives(config))
+        check_method_names(setting_names(config, "evaluation_methods"))
     return config
 
 
@@ -98,14 +103,14 @@ def run_stages(config, dataset, train_data, valid_data, test_data) -> Dict[str, 
         return result
     trainer = pipeline.adapter_trainer(config, result["model"], train_data, valid_data, test_data)
     result["adapter_trainer"] = trainer
-    if stage == "tune":
-        return {**result, "adapter": pipeline.tune_stage(config, trainer)}
+    if stage == "tune_one":
+        return {**result, "adapter": pipeline.tune_one_stage(config, trainer)}
     result["bank"] = pipeline.bank_stage(config, trainer)
     if stage == "bank":
         return result
     result["generator"] = pipeline.generator_stage(config, trainer, result["bank"])
-    if stage == "generate":
-        result["generated"] = pipeline.generate_stage(config, trainer, result["generator"])
+    if stage == "generate_one":
+        result["generated"] = pipeline.generate_one_stage(config, trainer, result["generator"])
     if stage in ("all", "evaluate"):
         generators = {result["generator"].metadata["kind"]: result["generator"]}
         if "hypernet" in setting(config, "evaluation_methods") and "hypernet" not in generators:

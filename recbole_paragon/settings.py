@@ -12,11 +12,27 @@ import functools
 import os
 from typing import Any, Dict, Iterator, List, Optional
 
+import warnings
+
 import torch
 import yaml
 
+from recbole_paragon.schema import OLD_NAMES, SettingWarning, check_setting
+
+
+
+def _properties_dir() -> str:
+    """The plugin's yaml folder: ``properties/`` beside the package in a checkout (and an editable install), or
+    ``recbole_paragon/properties/`` where ``pip install .`` copied it (setup.py maps the one onto the other)."""
+    package = os.path.dirname(os.path.realpath(__file__))
+    for candidate in (os.path.join(package, "properties"), os.path.join(os.path.dirname(package), "properties")):
+        if os.path.isfile(os.path.join(candidate, "overall.yaml")):
+            return candidate
+    raise FileNotFoundError(f"recbole-paragon's properties/overall.yaml is missing beside {package}: reinstall it")
+
+
 #: The plugin's yaml: overall.yaml, dataset/<dataset>.yaml, model/<Model>.yaml, hyper_example.test.
-PROPERTIES_DIR = os.path.join(os.path.dirname(os.path.realpath(__file__)), "properties")
+PROPERTIES_DIR = _properties_dir()
 OVERALL_YAML = os.path.join(PROPERTIES_DIR, "overall.yaml")
 
 
@@ -48,14 +64,21 @@ def _lookup(config: Any, key: str) -> Any:
 
 
 def setting(config: Any, key: str) -> Any:
-    """``config[key]``; when missing or ``None``, the default of ``properties/overall.yaml``.
+    """``config[key]``, checked against its rule in :mod:`recbole_paragon.schema`; when missing or ``None``, the
+    default of ``properties/overall.yaml``.
 
-    ``config`` may be RecBole's ``Config`` (missing key → ``None``), a plain mapping or ``None``. A key that the
-    yaml does not define and the config does not hold raises ``KeyError`` naming the key and the yaml file.
+    ``config`` may be RecBole's ``Config`` (missing key → ``None``), a plain mapping or ``None``; a plain mapping
+    written before a key was renamed (a notebook's dict, an old bundle's config) is read under the old name, with a
+    warning. A key that the yaml does not define and the config does not hold raises ``KeyError`` naming the key
+    and the yaml file.
     """
     value = _lookup(config, key)
+    if value is None and key in OLD_NAMES:
+        value = _lookup(config, OLD_NAMES[key])
+        if value is not None:
+            warnings.warn(f"setting '{OLD_NAMES[key]}' was renamed '{key}'", SettingWarning, stacklevel=2)
     if value is not None:
-        return value
+        return check_setting(key, value)
     defaults = _defaults()
     if key not in defaults:
         raise KeyError(f"setting '{key}' is not set and has no default: add it to your config or to {OVERALL_YAML}")

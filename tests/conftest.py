@@ -86,7 +86,7 @@ def run_on_backbone_copy(tiny_backbone_dir, root, overrides):
 BUNDLE_OVERRIDES = {
     "bank_grid_step": 0.25, "bank_checkpoints": [45], "evaluation_holdout": False,
     "generator_validation_fraction": 0.0, "generator_steps": 600, "generator_eval_interval": 600,
-    "generator_batch_size": 32, "diffusion_d_model": 64, "diffusion_n_layers": 2, "diffusion_n_heads": 2,
+    "diffusion_batch_size": 32, "dit_d_model": 64, "dit_n_layers": 2, "dit_n_heads": 2,
     "diffusion_timesteps": 100, "diffusion_ema_decay": 0.99, "export_grid_step": 0.25,
 }
 

@@ -101,7 +101,7 @@ def test_bank_of_another_backbone_is_rejected_and_kept(paragon_run):
 def test_tune_stage_validates_preference_before_tuning(paragon_run):
     with pytest.raises(ValueError, match="needs 2 weights"):
         run_recbole_paragon(model="ParagonSASRec", dataset="ml-tiny", config_file_list=[TEST_CONFIG],
-                            config_dict={**paragon_run, "stage": "tune", "preference": [0.2, 0.3, 0.5]})
+                            config_dict={**paragon_run, "stage": "tune_one", "preference": [0.2, 0.3, 0.5]})
 
 
 def test_unknown_objective_fails_before_training(tmp_path, monkeypatch):
@@ -132,4 +132,4 @@ def test_a_damaged_bank_file_names_the_file_and_the_fix_and_is_left_alone(parago
 def test_stage_tune_with_one_number_for_two_objectives_says_what_is_missing(paragon_run):
     with pytest.raises(ValueError, match="preference needs 2 weights, one per objective"):
         run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG],
-                            {**paragon_run, "stage": "tune", "preference": 0.5})
+                            {**paragon_run, "stage": "tune_one", "preference": 0.5})

@@ -12,16 +12,16 @@ PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 
 #: Bottom first. A module may import from its own layer or any layer below it, never from above.
 LAYERS = [
-    {"compat", "settings", "artifacts", "preference"},
+    {"compat", "rules", "schema", "settings", "artifacts", "preference"},
     {"strategies", "objectives"},
     {"metrics", "model"},
     {"generators", "evaluation"},
     {"training"},
-    {"registry", "config", "store", "datasets"},
+    {"registry", "config", "store", "datasets", "entry_points"},
     {"baselines", "bundle"},
     {"pipeline"},
     {"quick_start", "serving"},
-    {"tune", "service", ""},  # "" is the package's own __init__
+    {"sweep", "tune", "service", ""},  # "" is the package's own __init__
 ]
 #: RecBole's own keys the plugin reads without redefining them in its yaml.
 RECBOLE_KEYS = {"seed"}

@@ -53,13 +53,13 @@ def test_controllability_negates_min_metrics():
         for w in (0.0, 0.3, 0.6, 1.0)
     ]
     result = controllability(
-        {"paragon": entries}, {"accuracy": ("ndcg@10", "max"), "fairness": ("groupgap@10", "min")}
+        {"diffusion": entries}, {"accuracy": ("ndcg@10", "max"), "fairness": ("groupgap@10", "min")}
     )
-    assert result["paragon"]["accuracy"]["pearson"] == pytest.approx(1.0)
-    assert result["paragon"]["accuracy"]["spearman"] == pytest.approx(1.0)
+    assert result["diffusion"]["accuracy"]["pearson"] == pytest.approx(1.0)
+    assert result["diffusion"]["accuracy"]["spearman"] == pytest.approx(1.0)
     # the gap falls as the fairness weight (preference[1] = 1 − w) rises → controllable → positive
-    assert result["paragon"]["fairness"]["pearson"] == pytest.approx(1.0)
-    assert result["paragon"]["fairness"]["spearman"] == pytest.approx(1.0)
+    assert result["diffusion"]["fairness"]["pearson"] == pytest.approx(1.0)
+    assert result["diffusion"]["fairness"]["spearman"] == pytest.approx(1.0)
     # explicit weight order
     swapped = controllability(
         {"m": entries}, {"accuracy": ("ndcg@10", "max")}, objectives=["fairness", "accuracy"]
@@ -211,25 +211,25 @@ def test_multi_hot_categories_from_padded_ids():
 
 def _report():
     methods = {}
-    for name, shift in (("retune", 0.0), ("paragon", 0.002), ("mmr", 0.01)):
+    for name, shift in (("retune", 0.0), ("diffusion", 0.002), ("mmr", 0.01)):
         methods[name] = [
             {
                 "preference": torch.tensor([w, 1 - w]),
                 "metrics": {"ndcg@10": 0.012 + 0.04 * w - shift, "alphandcg@10": np.float32(0.76 - 0.29 * w),
                             "groupgap@10": 0.02},
-                "seconds": 0.05 if name == "paragon" else 4.0,
+                "seconds": 0.05 if name == "diffusion" else 4.0,
             }
             for w in (0.0, 0.5, 1.0)
         ]
     return {
         "methods": methods,
         "pearson": {"retune": {"accuracy": 0.97, "diversity": 0.98},
-                    "paragon": {"accuracy": 0.95, "diversity": float("nan")},
+                    "diffusion": {"accuracy": 0.95, "diversity": float("nan")},
                     "mmr": {"accuracy": np.float64(0.5), "diversity": 0.9}},
         "spearman": {"retune": {"accuracy": 1.0, "diversity": 1.0}},
-        "hypervolume": {"retune": 0.02, "paragon": torch.tensor(0.019), "mmr": 0.01},
-        "timing": {"retune": 4.0, "paragon": {"seconds_per_adaptation": 0.05}},
-        "fidelity": {"paragon": 0.002, "mmr": 0.01},
+        "hypervolume": {"retune": 0.02, "diffusion": torch.tensor(0.019), "mmr": 0.01},
+        "timing": {"retune": 4.0, "diffusion": {"seconds_per_adaptation": 0.05}},
+        "fidelity": {"diffusion": 0.002, "mmr": 0.01},
         "config": {"dataset": "ml-tiny", "grid": np.arange(3)},
     }
 
@@ -244,9 +244,9 @@ def test_write_report_files_and_round_trip(tmp_path):
         assert file.read(8) == b"\x89PNG\r\n\x1a\n"
     with open(paths["json"]) as file:
         loaded = json.load(file)
-    assert loaded["methods"]["paragon"][1]["preference"] == [0.5, 0.5]
-    assert loaded["hypervolume"]["paragon"] == pytest.approx(0.019)
-    assert loaded["pearson"]["paragon"]["diversity"] is None  # nan → null (strict JSON)
+    assert loaded["methods"]["diffusion"][1]["preference"] == [0.5, 0.5]
+    assert loaded["hypervolume"]["diffusion"] == pytest.approx(0.019)
+    assert loaded["pearson"]["diffusion"]["diversity"] is None  # nan → null (strict JSON)
     assert loaded["config"]["grid"] == [0, 1, 2]
     # round trip: writing the loaded report again gives the same JSON
     again = write_report(str(tmp_path / "again"), loaded)
@@ -254,7 +254,7 @@ def test_write_report_files_and_round_trip(tmp_path):
         assert json.load(file) == loaded
     assert not [f for f in os.listdir(tmp_path / "out") if f.startswith(".tmp")]
     markdown = open(paths["markdown"]).read()
-    for name in ("retune", "paragon", "mmr"):
+    for name in ("retune", "diffusion", "mmr"):
         assert name in markdown
     assert "ndcg@10" in markdown and "alphandcg@10" in markdown and "|---|" in markdown
 
@@ -268,11 +268,11 @@ def test_write_report_without_pareto_metrics_skips_plot(tmp_path):
 
 def test_summary_table_lists_every_method():
     table = summary_table(_report())
-    for name in ("retune", "paragon", "mmr"):
+    for name in ("retune", "diffusion", "mmr"):
         assert name in table
     lines = table.splitlines()
     assert "HV / retune" in lines[0] and "fidelity" in lines[0] and "ms / adaptation" in lines[0]
-    paragon = next(line for line in lines if line.startswith("paragon"))
+    paragon = next(line for line in lines if line.startswith("diffusion"))
     assert "0.950" in paragon  # HV ratio 0.019 / 0.02 and Pearson accuracy
     assert "50.00" in paragon  # 0.05 s per adaptation
     assert summary_table({"methods": {"solo": []}}).count("solo") == 1
@@ -319,7 +319,7 @@ def test_ray_spearman_of_two_objectives_is_the_grid_spearman():
 
 def test_three_objective_report_writes_one_ternary_map_per_metric(tmp_path):
     methods = {m: _three_objective_results(lambda w: {"ndcg@10": float(w[0]), "alphandcg@10": float(w[1]),
-                                                      "groupgap@10": float(1 - w[2])}) for m in ("retune", "paragon")}
+                                                      "groupgap@10": float(1 - w[2])}) for m in ("retune", "diffusion")}
     report = {"methods": methods, "objectives": ["accuracy", "diversity", "fairness"],
               "hypervolume_reference": {"metrics": ["ndcg@10", "alphandcg@10", "groupgap@10"]},
               "spearman": {"retune": {"accuracy": 1.0}}, "ray_spearman": {"retune": {"accuracy": 1.0}}}

@@ -160,9 +160,9 @@ def test_normalizer_round_trip_and_floor():
 def test_generator_settings_left_out_come_from_the_yaml():
     model = DiT(9, 129, cond_dim=2, fourier_features=2)
     for name in ("d_model", "n_layers", "n_heads", "mlp_ratio", "condition_mode", "dropout"):
-        assert model.config[name] == setting(None, f"diffusion_{name}"), name
-    assert model.config["fourier_features"] == 2 != setting(None, "diffusion_fourier_features")
-    assert len(model.blocks) == setting(None, "diffusion_n_layers")
+        assert model.config[name] == setting(None, f"dit_{name}"), name
+    assert model.config["fourier_features"] == 2 != setting(None, "dit_fourier_features")
+    assert len(model.blocks) == setting(None, "dit_n_layers")
     diffusion = GaussianDiffusion(model, prediction="eps")
     assert (diffusion.timesteps, diffusion.schedule, diffusion.prediction) == (
         setting(None, "diffusion_timesteps"), setting(None, "diffusion_schedule"), "eps")

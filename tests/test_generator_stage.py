@@ -13,7 +13,7 @@ from recbole_paragon.training.bank_interpolation import FunctionalInterpolation,
 GENERATOR_OVERRIDES = {
     "bank_grid_step": 0.25, "bank_checkpoints": [45], "evaluation_holdout": False,
     "generator_validation_fraction": 0.0, "generator_steps": 600, "generator_eval_interval": 600,
-    "generator_batch_size": 32, "diffusion_d_model": 64, "diffusion_n_layers": 2, "diffusion_n_heads": 2,
+    "diffusion_batch_size": 32, "dit_d_model": 64, "dit_n_layers": 2, "dit_n_heads": 2,
     "diffusion_timesteps": 100, "diffusion_ema_decay": 0.99,
 }
 
@@ -22,7 +22,7 @@ GENERATOR_OVERRIDES = {
 def generator_run(tiny_backbone_dir, tmp_path_factory):
     """Bank (5 preferences x 2 checkpoints) and a diffusion generator trained on it, once for this module."""
     return run_on_backbone_copy(tiny_backbone_dir, tmp_path_factory.mktemp("generator"),
-                                {**GENERATOR_OVERRIDES, "stage": "generate", "preference": [0.5, 0.5]})
+                                {**GENERATOR_OVERRIDES, "stage": "generate_one", "preference": [0.5, 0.5]})
 
 
 def test_generated_adapter_reproduces_bank_adapter_metrics(generator_run):
@@ -99,7 +99,7 @@ def test_too_small_bank_is_rejected_before_training(paragon_run):
 
 def test_hypernet_generator_trains_and_serves(paragon_run):
     result = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG],
-                                 {**paragon_run, **GENERATOR_OVERRIDES, "stage": "generate", "generator": "hypernet",
+                                 {**paragon_run, **GENERATOR_OVERRIDES, "stage": "generate_one", "generator": "hypernet",
                                   "preference": [0.2, 0.8], "generator_steps": 100, "generator_eval_interval": 100})
     assert result["generator"].metadata["kind"] == "hypernet"
     assert 0.0 <= result["generated"]["test_result"]["ndcg@10"] <= 1.0
@@ -108,7 +108,7 @@ def test_hypernet_generator_trains_and_serves(paragon_run):
 @pytest.mark.parametrize("strategy", ["pub", "pmtrec"])
 def test_bank_and_generator_work_with_any_strategy(paragon_run, strategy):
     result = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG],
-                                 {**paragon_run, **GENERATOR_OVERRIDES, "stage": "generate", "strategy": strategy,
+                                 {**paragon_run, **GENERATOR_OVERRIDES, "stage": "generate_one", "strategy": strategy,
                                   "preference": [0.5, 0.5], "generator_steps": 100, "generator_eval_interval": 100})
     assert result["bank"].settings["strategy"] == strategy and len(result["bank"]) == 10
     assert 0.0 <= result["generated"]["test_result"]["ndcg@10"] <= 1.0
@@ -121,7 +121,7 @@ def test_same_seed_gives_a_bit_identical_generator_within_its_step_budget(genera
     config, result = generator_run
     trainer, bank = result["adapter_trainer"], result["bank"]
     settings = {**trainer.config.final_config_dict, "generator_steps": 40, "generator_eval_interval": 20,
-                "generator_validation_fraction": 0.0, "generator_patience": 5, "generator_objective_steps": 20}
+                "generator_validation_fraction": 0.0, "generator_patience": 5, "finetune_steps": 20}
     states, budgets = [], []
     for _ in range(2):
         generator_trainer = GeneratorTrainer(settings, trainer, bank, kind=kind)
@@ -147,16 +147,16 @@ def _fine_tuning(result, **extra):
 
     trainer, bank = result["adapter_trainer"], result["bank"]
     settings = {**trainer.config.final_config_dict, "generator_steps": 40, "generator_eval_interval": 20,
-                "generator_patience": 5, "generator_objective_steps": 40, **extra}
+                "generator_patience": 5, "finetune_steps": 40, **extra}
     generator_trainer = GeneratorTrainer(settings, trainer, bank, kind="diffusion")
     return generator_trainer, generator_trainer.fit(show_progress=False)
 
 
 def test_objective_fine_tuning_lowers_the_weighted_objectives_through_the_sampler(generator_run):
     _, result = generator_run
-    tuned_trainer, tuned = _fine_tuning(result, generator_validation_fraction=0.0, generator_objective_anchor=0.0,
-                                        generator_objective_learning_rate=1e-3)
-    _, plain = _fine_tuning(result, generator_validation_fraction=0.0, generator_objective_steps=0)
+    tuned_trainer, tuned = _fine_tuning(result, generator_validation_fraction=0.0, finetune_anchor=0.0,
+                                        finetune_learning_rate=1e-3)
+    _, plain = _fine_tuning(result, generator_validation_fraction=0.0, finetune_steps=0)
     assert [r["phase"] for r in tuned_trainer.history] == ["bank", "bank", "objectives", "objectives"]
     preferences = torch.stack([torch.linspace(0, 1, 16), 1 - torch.linspace(0, 1, 16)], 1)
 
@@ -172,9 +172,9 @@ def test_objective_fine_tuning_lowers_the_weighted_objectives_through_the_sample
 
 def test_objective_fine_tuning_keeps_the_bank_generator_unless_it_validates_better(generator_run):
     _, result = generator_run
-    trainer, generator = _fine_tuning(result, generator_validation_fraction=0.2, generator_objective_anchor=0.0,
-                                      generator_objective_learning_rate=1e-3, generator_objective_keep_bank=True,
-                                      generator_objective_selection="best")
+    trainer, generator = _fine_tuning(result, generator_validation_fraction=0.2, finetune_anchor=0.0,
+                                      finetune_learning_rate=1e-3, finetune_keep_bank=True,
+                                      finetune_selection="best")
     phase = [r for r in trainer.history if r["phase"] == "objectives"]
     assert phase[0]["step"] == 0 and len(phase) == 3
     assert len({r["validation_error"] for r in phase}) > 1, phase  # validated: the denoiser being fine-tuned
@@ -187,11 +187,11 @@ def test_objective_fine_tuning_keeps_the_bank_generator_unless_it_validates_bett
 
 def test_objective_fine_tuning_with_an_ema_keeps_the_average_of_the_fine_tuned_weights(generator_run):
     _, result = generator_run
-    settings = dict(generator_validation_fraction=0.0, generator_objective_anchor=0.0,
-                    generator_objective_learning_rate=1e-3)
-    _, raw = _fine_tuning(result, generator_objective_ema_decay=0, **settings)
-    _, averaged = _fine_tuning(result, generator_objective_ema_decay=0.9, **settings)
-    _, start = _fine_tuning(result, generator_validation_fraction=0.0, generator_objective_steps=0)
+    settings = dict(generator_validation_fraction=0.0, finetune_anchor=0.0,
+                    finetune_learning_rate=1e-3)
+    _, raw = _fine_tuning(result, finetune_ema_decay=0, **settings)
+    _, averaged = _fine_tuning(result, finetune_ema_decay=0.9, **settings)
+    _, start = _fine_tuning(result, generator_validation_fraction=0.0, finetune_steps=0)
 
     def distance(generator, reference):
         return max(float((a - b).abs().max()) for a, b in zip(generator.ema.module.parameters(),
@@ -210,15 +210,15 @@ def test_bad_fine_tuning_ema_decay_is_rejected_before_training(generator_run, ba
     from recbole_paragon.training.generator_trainer import GeneratorTrainer
 
     trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]
-    settings = {**trainer.config.final_config_dict, "generator_objective_ema_decay": bad}
-    with pytest.raises(ValueError, match="generator_objective_ema_decay .* must be in \\[0, 1\\), 0 = off"):
+    settings = {**trainer.config.final_config_dict, "finetune_ema_decay": bad}
+    with pytest.raises(ValueError, match="finetune_ema_decay=.* is not allowed: .*< 1"):
         GeneratorTrainer(settings, trainer, bank, kind="diffusion")
 
 
 @pytest.mark.parametrize("bad", [-1, 2.5, "many"])
 def test_bad_objective_fine_tuning_steps_are_rejected(generator_run, bad):
-    with pytest.raises(ValueError, match="generator_objective_steps must be an integer >= 0"):
-        _fine_tuning(generator_run[1], generator_validation_fraction=0.0, generator_objective_steps=bad)
+    with pytest.raises(ValueError, match="finetune_steps=.* is not allowed: finetune_steps takes an integer >= 0"):
+        _fine_tuning(generator_run[1], generator_validation_fraction=0.0, finetune_steps=bad)
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.5])
@@ -226,8 +226,8 @@ def test_bad_fine_tuning_concentration_is_rejected_before_training(generator_run
     from recbole_paragon.training.generator_trainer import GeneratorTrainer
 
     trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]
-    settings = {**trainer.config.final_config_dict, "generator_objective_concentration": bad}
-    with pytest.raises(ValueError, match="generator_objective_concentration .* must be > 0"):
+    settings = {**trainer.config.final_config_dict, "finetune_concentration": bad}
+    with pytest.raises(ValueError, match="finetune_concentration=.* is not allowed: .*> 0"):
         GeneratorTrainer(settings, trainer, bank, kind="diffusion")
 
 
@@ -239,7 +239,7 @@ def test_fine_tuning_preferences_put_exact_zeros_on_the_simplex_when_asked(gener
 
     def sampled(share):
         torch.manual_seed(0)
-        settings = {**base, "generator_objective_zero_share": share}
+        settings = {**base, "finetune_zero_share": share}
         return GeneratorTrainer(settings, trainer, bank, kind="diffusion").fine_tuning_preferences(2000)
 
     plain, sparse = sampled(0.0), sampled(0.3)
@@ -249,7 +249,7 @@ def test_fine_tuning_preferences_put_exact_zeros_on_the_simplex_when_asked(gener
     assert not (plain == 0).any()
     vertices = (sparse == 0).any(1).float().mean()  # K = 2: one weight zeroed -> a vertex (never both)
     assert 0.35 < vertices < 0.5 and not (sparse == 0).all(1).any()
-    with pytest.raises(ValueError, match="generator_objective_zero_share .* must be in \\[0, 1\\)"):
+    with pytest.raises(ValueError, match="finetune_zero_share=.* is not allowed"):
         sampled(1.0)
 
 
@@ -257,7 +257,7 @@ def test_a_generator_conditioned_on_zero_weights_generates_through_its_metadata(
     from recbole_paragon.generators.generated import GeneratedAdapters
 
     trainer, generator = _fine_tuning(generator_run[1], generator_validation_fraction=0.0,
-                                      generator_condition_on_zero=True, generator_objective_zero_share=0.3)
+                                      diffusion_condition_on_zero=True, finetune_zero_share=0.3)
     assert trainer.conditions(torch.tensor([[0.0, 1.0]])).shape == (1, 5)  # preference, two flags, step
     metadata = {**generator_run[1]["generator"].metadata, "condition_on_zero": True}
     adapters = GeneratedAdapters(generator, metadata)
@@ -269,8 +269,8 @@ def test_a_generator_conditioned_on_zero_weights_generates_through_its_metadata(
 
 def test_objective_fine_tuning_replaces_the_bank_generator_by_default(generator_run):
     _, result = generator_run
-    trainer, generator = _fine_tuning(result, generator_validation_fraction=0.2, generator_objective_anchor=0.0,
-                                      generator_objective_learning_rate=1e-3, generator_objective_selection="best")
+    trainer, generator = _fine_tuning(result, generator_validation_fraction=0.2, finetune_anchor=0.0,
+                                      finetune_learning_rate=1e-3, finetune_selection="best")
     phase = [r for r in trainer.history if r["phase"] == "objectives"]
     assert [r["step"] for r in phase] == [20, 40]  # no step-0 record: the bank-phase state is not a candidate
     validation = trainer.split()[1]
@@ -333,10 +333,10 @@ def test_functional_targets_are_the_bank_outputs_at_bank_preferences_and_interpo
 
 def test_fine_tuning_towards_the_bank_behaviour_generates_nearer_to_it(generator_run):
     result = generator_run[1]
-    settings = dict(generator_validation_fraction=0.0, generator_objective_ema_decay=0,
-                    generator_objective_learning_rate=1e-3)
-    trainer, free = _fine_tuning(result, generator_objective_functional=0.0, **settings)
-    _, guided = _fine_tuning(result, generator_objective_functional=10.0, **settings)
+    settings = dict(generator_validation_fraction=0.0, finetune_ema_decay=0,
+                    finetune_learning_rate=1e-3)
+    trainer, free = _fine_tuning(result, finetune_functional=0.0, **settings)
+    _, guided = _fine_tuning(result, finetune_functional=10.0, **settings)
     interpolation = FunctionalInterpolation.from_bank_rows(result["bank"].tensors(),
                                                            trainer.adapter_trainer.model.adapter.adapter_dim)
     between = torch.tensor([[0.125, 0.875], [0.375, 0.625], [0.625, 0.375], [0.875, 0.125]])
@@ -351,7 +351,7 @@ def test_fine_tuning_towards_the_bank_behaviour_generates_nearer_to_it(generator
 
 def test_functional_target_draws_on_the_validation_preferences_but_not_the_excluded_ones(generator_run):
     result = generator_run[1]
-    trainer, _ = _fine_tuning(result, generator_objective_steps=0, generator_steps=0,
+    trainer, _ = _fine_tuning(result, finetune_steps=0, generator_steps=0,
                               generator_validation_fraction=0.2)
     excluded = torch.tensor([[0.25, 0.75]])
     train, validation = trainer.split(excluded)
@@ -362,7 +362,7 @@ def test_functional_target_draws_on_the_validation_preferences_but_not_the_exclu
 
 
 def test_objective_loss_weights_each_preference_row(generator_run):
-    trainer, _ = _fine_tuning(generator_run[1], generator_objective_steps=0, generator_steps=0)
+    trainer, _ = _fine_tuning(generator_run[1], finetune_steps=0, generator_steps=0)
     preferences = torch.tensor([[0.0, 1.0], [0.5, 0.5]])
     vectors = torch.randn(2, trainer.adapter_trainer.model.adapter.num_parameters,
                           generator=torch.Generator().manual_seed(0)) * 0.1
@@ -381,8 +381,8 @@ def test_bad_functional_weight_is_rejected_before_training(generator_run, bad):
     from recbole_paragon.training.generator_trainer import GeneratorTrainer
 
     trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]
-    settings = {**trainer.config.final_config_dict, "generator_objective_functional": bad}
-    with pytest.raises(ValueError, match="generator_objective_functional .* must be a number >= 0, 0 = off"):
+    settings = {**trainer.config.final_config_dict, "finetune_functional": bad}
+    with pytest.raises(ValueError, match="finetune_functional=.* is not allowed: .*>= 0"):
         GeneratorTrainer(settings, trainer, bank, kind="diffusion")
 
 
@@ -392,13 +392,13 @@ def test_functional_target_is_kept_to_runs_with_at_most_the_configured_objective
     trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]  # two objectives
 
     def weight(limit):
-        settings = {**trainer.config.final_config_dict, "generator_objective_functional": 3.0,
-                    "generator_objective_functional_max_objectives": limit}
+        settings = {**trainer.config.final_config_dict, "finetune_functional": 3.0,
+                    "finetune_functional_max_objectives": limit}
         return GeneratorTrainer(settings, trainer, bank, kind="diffusion").objective_functional
 
     assert weight(None) == weight(2) == 3.0 and weight(1) == 0.0
     for bad in (0, "two", True):
-        with pytest.raises(ValueError, match="max_objectives .* must be an integer >= 1 or ~"):
+        with pytest.raises(ValueError, match="finetune_functional_max_objectives=.* is not allowed: .*>= 1 or ~"):
             weight(bad)
 
 
@@ -406,9 +406,9 @@ def test_functional_target_is_kept_to_runs_with_at_most_the_configured_objective
                                                           ("auto", 0.0, "best"), ("best", 3.0, "best")])
 def test_objective_phase_keeps_the_validated_best_or_the_final_state(generator_run, selection, functional, kept):
     trainer, generator = _fine_tuning(generator_run[1], generator_validation_fraction=0.2, generator_patience=1,
-                                      generator_objective_steps=60, generator_objective_learning_rate=1e-3,
-                                      generator_objective_selection=selection,
-                                      generator_objective_functional=functional)
+                                      finetune_steps=60, finetune_learning_rate=1e-3,
+                                      finetune_selection=selection,
+                                      finetune_functional=functional)
     phase = [r for r in trainer.history if r["phase"] == "objectives"]
     validation = trainer.split()[1]
     used = trainer.validation_error(lambda p: generator.generate(trainer.conditions(p), **trainer.sampling()),
@@ -424,6 +424,6 @@ def test_unknown_objective_selection_is_rejected(generator_run):
     from recbole_paragon.training.generator_trainer import GeneratorTrainer
 
     trainer, bank = generator_run[1]["adapter_trainer"], generator_run[1]["bank"]
-    settings = {**trainer.config.final_config_dict, "generator_objective_selection": "newest"}
-    with pytest.raises(ValueError, match="generator_objective_selection must be best .* last .* or auto"):
+    settings = {**trainer.config.final_config_dict, "finetune_selection": "newest"}
+    with pytest.raises(ValueError, match="finetune_selection='newest' is not allowed: .*best, last, auto"):
         GeneratorTrainer(settings, trainer, bank, kind="diffusion")

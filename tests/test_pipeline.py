@@ -9,11 +9,11 @@ from recbole_paragon import run_recbole_paragon
 from recbole_paragon.training.bank import BANK_METADATA
 from recbole_paragon.store import generator_paths
 
-METHODS = ["paragon", "hypernet", "retune", "soup", "mmr", "nearest", "neighbour_soup", "backbone"]
+METHODS = ["diffusion", "hypernet", "retune", "soup", "mmr", "nearest", "neighbour_soup", "backbone"]
 PIPELINE_OVERRIDES = {
     "bank_grid_step": 0.125, "bank_checkpoints": [45], "evaluation_grid_step": 0.5,
     "generator_validation_fraction": 0.2, "generator_steps": 200, "generator_eval_interval": 100,
-    "generator_batch_size": 32, "diffusion_d_model": 64, "diffusion_n_layers": 2, "diffusion_n_heads": 2,
+    "diffusion_batch_size": 32, "dit_d_model": 64, "dit_n_layers": 2, "dit_n_heads": 2,
     "diffusion_timesteps": 100, "evaluation_methods": METHODS, "evaluation_retune_seeds": [0, 1],
     "evaluation_retrain_preferences": [[1.0, 0.0]], "evaluation_retrain_epochs": 1,
 }
@@ -76,14 +76,14 @@ def test_bpr_backbone_runs_the_whole_pipeline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     overrides = {**PIPELINE_OVERRIDES, "data_path": TEST_DATA, "checkpoint_dir": str(tmp_path / "saved"),
                  "loss_type": "BPR", "epochs": 2, "adapter_steps": 40, "bank_checkpoints": [20],
-                 "bank_grid_step": 0.25, "evaluation_methods": ["paragon", "retune", "nearest", "backbone"],
+                 "bank_grid_step": 0.25, "evaluation_methods": ["diffusion", "retune", "nearest", "backbone"],
                  "evaluation_retrain_preferences": [], "evaluation_retune_seeds": [0, 1], "log_wandb": False}
     result = run_recbole_paragon("ParagonGRU4Rec", "ml-tiny", [TEST_CONFIG], overrides)
     config = result["adapter_trainer"].config
     assert config["train_neg_sample_args"]["distribution"] == "uniform"  # BPR trains on sampled negatives
     assert result["adapter_trainer"].objectives[0].loss_type == "BPR"
     report = result["report"]
-    assert set(report["methods"]) == {"paragon", "retune", "nearest", "backbone"}
+    assert set(report["methods"]) == {"diffusion", "retune", "nearest", "backbone"}
     for entries in report["methods"].values():
         assert len(entries) == 3 and all(0.0 <= e["metrics"]["ndcg@10"] <= 1.0 for e in entries)
     assert os.path.isfile(os.path.join(str(tmp_path / "saved"), "ParagonGRU4Rec-ml-tiny", "report.json"))

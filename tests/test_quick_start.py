@@ -108,7 +108,7 @@ def test_tuning_in_the_process_that_trained_the_backbone_equals_tuning_on_the_sa
     """The same tuning seed gives one adapter whether the backbone was just trained or loaded from the run directory:
     the cached training states come in one order either way."""
     monkeypatch.chdir(tmp_path)
-    settings = {**tiny_config_dict, "epochs": 2, "adapter_steps": 20, "stage": "tune", "preference": [0.5, 0.5],
+    settings = {**tiny_config_dict, "epochs": 2, "adapter_steps": 20, "stage": "tune_one", "preference": [0.5, 0.5],
                 "run_dir": str(tmp_path / "run")}
     trained = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], settings)
     loaded = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], settings)

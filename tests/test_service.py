@@ -151,9 +151,13 @@ def test_serve_command_line():
     assert not wants_service(["--stage=export"]) and not wants_service([])
     arguments = parse_arguments(["--stage=serve", "--run_dir=saved/run", "--port=8123"])
     assert (arguments.path, arguments.port, arguments.host) == ("saved/run", 8123, None)
-    for bad in (["--port=8000"], ["--run_dir=x", "--port=70000"], ["--run_dir=x", "--epochs=3"]):
+    for bad in (["--run_dir=x", "--port=70000"], ["--run_dir=x", "--epochs=3"]):
         with pytest.raises(SystemExit):
             parse_arguments(bad)
+    # without --run_dir the run directory is found as every stage finds it: <checkpoint_dir>/<model>-<dataset>
+    assert parse_arguments(["--port=8000"]).path == os.path.join("saved", "ParagonSASRec-ml-100k")
+    found = parse_arguments(["--stage=serve", "--model=ParagonGRU4Rec", "--dataset=shop", "--checkpoint_dir=runs"])
+    assert found.path == os.path.join("runs", "ParagonGRU4Rec-shop")
 
 
 def test_serve_stage_in_the_python_api_points_to_the_command_line():

@@ -91,12 +91,18 @@ def register(cls: type) -> type:
     return cls
 
 
-def build_methods(names: List[str], context: MethodContext) -> List[AdaptationMethod]:
-    """The named methods, in order; an unknown name lists the registered ones."""
+def check_method_names(names: List[str]) -> List[str]:
+    """``names`` if every one is a registered method; an unknown name lists the registered ones."""
     unknown = [name for name in names if name not in METHODS]
     if unknown:
-        raise ValueError(f"unknown evaluation method(s) {unknown}; available: {', '.join(sorted(METHODS))}")
-    return [METHODS[name](context) for name in names]
+        raise ValueError(f"unknown evaluation method(s) {unknown} in evaluation_methods; available: "
+                         f"{', '.join(sorted(METHODS))}")
+    return names
+
+
+def build_methods(names: List[str], context: MethodContext) -> List[AdaptationMethod]:
+    """The named methods, in order; an unknown name lists the registered ones."""
+    return [METHODS[name](context) for name in check_method_names(names)]
 
 
 def run_methods(methods: List[AdaptationMethod], preferences: torch.Tensor) -> Dict[str, List[Entry]]:

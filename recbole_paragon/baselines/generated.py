@@ -22,8 +22,8 @@ class Generated(AdaptationMethod):
 
 
 @register
-class Paragon(Generated):
-    name = "paragon"
+class Diffusion(Generated):
+    name = "diffusion"
     kind = "diffusion"
 
 

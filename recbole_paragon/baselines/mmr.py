@@ -173,6 +173,6 @@ class MMR(AdaptationMethod):
         def rerank():
             return torch.cat([mmr_order(s, i, ids, lam, k) for s, i in zip(scores.split(chunk), items.split(chunk))])
 
-        with torch_threads(int(setting(context.config, "adapter_threads"))):  # small ops: one thread is fastest
+        with torch_threads(int(setting(context.config, "compute_threads"))):  # small ops: one thread is fastest
             lists, seconds = timed(rerank)
         return {"metrics": dict(context.evaluator.ranked(context.split, lists)), "seconds": seconds}

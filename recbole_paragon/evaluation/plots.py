@@ -9,7 +9,7 @@ import numpy as np
 from recbole_paragon.evaluation.measures import _as_array
 
 #: The methods a ternary map compares side by side, when present.
-TERNARY_METHODS = ("retune", "paragon")
+TERNARY_METHODS = ("retune", "diffusion")
 
 
 def _figure(width: float, height: float):

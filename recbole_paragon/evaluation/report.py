@@ -54,10 +54,10 @@ def summarise(results: Dict[str, Any], objectives) -> Dict[str, Any]:
 
 def timing_ratios(timing: Dict[str, float]) -> Dict[str, float]:
     """How many times faster generating an adapter is than re-tuning and than retraining."""
-    generate = timing.get("paragon")
+    generate = timing.get("diffusion")
     if not generate:
         return {}
-    return {f"{other}_over_paragon": timing[other] / generate for other in ("retune", "retrain", "hypernet")
+    return {f"{other}_over_diffusion": timing[other] / generate for other in ("retune", "retrain", "hypernet")
             if timing.get(other)}
 
 

@@ -16,7 +16,7 @@ from recbole_paragon.generators.tokens import AdapterTokenizer, Normalizer
 
 #: Generator kinds by the name ``generator:`` takes in yaml.
 GENERATORS: Dict[str, type] = {"diffusion": DiffusionGenerator, "hypernet": HyperNetwork}
-_STATE_KINDS = {"diffusion": DiffusionGenerator, "hypernetwork": HyperNetwork}
+_STATE_KINDS = {**GENERATORS, "hypernetwork": HyperNetwork}  # "hypernetwork": files saved before 0.2
 
 
 def check_generator_kind(kind: str) -> str:

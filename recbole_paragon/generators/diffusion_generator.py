@@ -49,21 +49,25 @@ class DiffusionGenerator(PlainStateFile):
     ``cond_dim`` is the length of the condition vector: the preference ``w`` (K values), plus one if a
     checkpoint-step fraction in ``[0, 1]`` is appended (built by
     :func:`~recbole_paragon.generators.conditions.condition_vectors`). Hyperparameters (all JSON-able) are
-    :attr:`HYPERPARAMETERS`; each one not given takes the ``diffusion_<name>`` value of ``properties/overall.yaml``.
+    :attr:`HYPERPARAMETERS`; each one not given takes the value of its setting (``dit_<name>`` or ``diffusion_<name>``) in
+    ``properties/overall.yaml``.
 
     Not an ``nn.Module``: :meth:`parameters` yields the trainable denoiser weights only (the EMA copy is separate).
     """
 
-    HYPERPARAMETERS = ("token_mode", "token_size", "d_model", "n_layers", "n_heads", "mlp_ratio", "condition_mode",
-                       "fourier_features", "dropout", "timesteps", "schedule", "prediction", "beta_start",
-                       "beta_end", "clip_x0", "p_uncond", "ema_decay", "normalizer_floor")
+    #: hyper-parameter -> its setting: the denoiser's sizes are ``dit_<name>``, the diffusion's ``diffusion_<name>``
+    HYPERPARAMETERS = {**{name: f"dit_{name}" for name in (
+        "token_mode", "token_size", "d_model", "n_layers", "n_heads", "mlp_ratio", "condition_mode",
+        "fourier_features", "dropout")}, **{name: f"diffusion_{name}" for name in (
+            "timesteps", "schedule", "prediction", "beta_start", "beta_end", "clip_x0", "p_uncond", "ema_decay",
+            "normalizer_floor")}}
 
     def __init__(self, hidden_size: int, adapter_dim: int, cond_dim: int, **hyperparams: Any) -> None:
         unknown = set(hyperparams) - set(self.HYPERPARAMETERS)
         if unknown:
             raise ValueError(f"unknown DiffusionGenerator hyperparameters: {sorted(unknown)}")
-        hp = {name: setting(None, f"diffusion_{name}") if hyperparams.get(name) is None else hyperparams[name]
-              for name in self.HYPERPARAMETERS}
+        hp = {name: setting(None, key) if hyperparams.get(name) is None else hyperparams[name]
+              for name, key in self.HYPERPARAMETERS.items()}
         if not 0.0 <= hp["p_uncond"] <= 1.0:
             raise ValueError(f"p_uncond must be in [0, 1], got {hp['p_uncond']}")
         if not 0.0 < hp["normalizer_floor"] <= 1.0:

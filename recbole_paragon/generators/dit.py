@@ -89,10 +89,10 @@ class DiT(nn.Module):
         fourier_features: Optional[int] = None,
         dropout: Optional[float] = None,
     ) -> None:
-        """Sizes left ``None`` take the ``diffusion_<name>`` default of ``properties/overall.yaml``."""
+        """Sizes left ``None`` take the ``dit_<name>`` default of ``properties/overall.yaml``."""
         super().__init__()
         d_model, n_layers, n_heads, mlp_ratio, condition_mode, fourier_features, dropout = with_defaults(
-            "diffusion_", d_model=d_model, n_layers=n_layers, n_heads=n_heads, mlp_ratio=mlp_ratio,
+            "dit_", d_model=d_model, n_layers=n_layers, n_heads=n_heads, mlp_ratio=mlp_ratio,
             condition_mode=condition_mode, fourier_features=fourier_features, dropout=dropout).values()
         check_choice("condition_mode", condition_mode, CONDITION_MODES)
         if min(num_tokens, token_dim, cond_dim, d_model, n_layers, n_heads) <= 0:

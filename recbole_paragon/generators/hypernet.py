@@ -53,12 +53,12 @@ class HyperNetwork(PlainStateFile, nn.Module):
         return self.base + self.net(self.fourier(cond))
 
     def state_dict_plain(self) -> Dict[str, Any]:
-        return {"format": STATE_FORMAT, "kind": "hypernetwork", "config": dict(self.config),
+        return {"format": STATE_FORMAT, "kind": "hypernet", "config": dict(self.config),
                 "weights": plain(self.state_dict())}
 
     @classmethod
     def from_state(cls, state: Dict[str, Any]) -> "HyperNetwork":
-        if state.get("format") != STATE_FORMAT or state.get("kind") != "hypernetwork":
+        if state.get("format") != STATE_FORMAT or state.get("kind") not in ("hypernet", "hypernetwork"):
             raise ValueError(f"not a hypernetwork state (format={state.get('format')!r})")
         network = cls(**state["config"])
         network.load_state_dict(state["weights"])

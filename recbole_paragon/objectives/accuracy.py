@@ -48,14 +48,9 @@ class Accuracy(Objective):
     def __init__(self, config, dataset, model) -> None:
         super().__init__(config, dataset, model)
         self.loss_type = str(setting(config, "loss_type")).upper()
-        if self.loss_type not in ("CE", "BPR"):
-            raise ValueError(f"accuracy objective supports loss_type CE or BPR, got {self.loss_type!r}")
         count: Optional[int] = setting(config, "accuracy_candidates")
         self.num_candidates = None if count is None or self.loss_type != "CE" else int(count)
         self.num_negatives = int(setting(config, "accuracy_negatives"))
-        if self.num_candidates is not None and (self.num_candidates < 1 or self.num_negatives < 1):
-            raise ValueError("accuracy_candidates and accuracy_negatives must be >= 1 (accuracy_candidates: ~ for "
-                             f"the full CE), got {self.num_candidates} and {self.num_negatives}")
         self.candidates = self.num_candidates or 0
 
     def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: Scores) -> torch.Tensor:

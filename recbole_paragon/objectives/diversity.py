@@ -83,17 +83,15 @@ class Diversity(Objective):
         self.k = int(setting(config, "diversity_topk"))
         self.tau = float(setting(config, "diversity_temperature"))
         self.num_candidates = int(setting(config, "diversity_candidates"))
-        self.threads = int(setting(config, "adapter_threads"))
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha_ndcg_alpha must be in (0, 1), got {self.alpha}")
-        if self.tau <= 0 or self.k <= 0 or self.num_candidates < self.k:
-            raise ValueError("diversity needs diversity_temperature > 0 and 0 < diversity_topk <= diversity_candidates")
+        self.threads = int(setting(config, "compute_threads"))
+        if self.num_candidates < self.k:
+            raise ValueError(f"diversity_topk={self.k} must be <= diversity_candidates={self.num_candidates}")
         self.candidates = self.num_candidates
 
         self._ideal_rows: Optional[torch.Tensor] = None
 
     def ideal(self, candidates: torch.Tensor) -> torch.Tensor:
-        """Greedy ideal α-DCG@K of each row's candidates, in chunks to bound memory, on ``adapter_threads``."""
+        """Greedy ideal α-DCG@K of each row's candidates, in chunks to bound memory, on ``compute_threads``."""
         ids = self.category_ids.to(candidates.device)
         with torch_threads(self.threads):
             return torch.cat([ideal_alpha_dcg_ids(ids[chunk], self.k, self.alpha)

@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from recbole_paragon import __version__
 from recbole_paragon.bundle import UnknownIdError
 from recbole_paragon.service.schemas import (HealthResponse, ObjectivesResponse, RecommendRequest,
                                              RecommendResponse, UsersResponse)
@@ -27,7 +28,7 @@ MAX_USERS_PAGE = 1000
 def create_app(recommender: ParagonRecommender) -> FastAPI:
     """The service's app for a loaded recommender."""
     manifest = recommender.bundle.manifest
-    app = FastAPI(title="recbole-paragon", version="0.1.0",
+    app = FastAPI(title="recbole-paragon", version=__version__,
                   description=f"Controllable recommendations from {manifest['model']} on {manifest['dataset']}: "
                               f"one weight per objective ({', '.join(recommender.objectives)}).")
     _error_handlers(app)

@@ -4,14 +4,13 @@ A strategy owns one optimisation step: given the per-objective losses it produce
 way and applies the update with the optimizer. The trainer never knows which strategy runs.
 
 Besides the abstract :class:`Strategy`, this module holds the small helpers the strategies share:
-:func:`check_preference`, :func:`check_positive`, :func:`trainable_parameters` and :func:`task_gradients`.
+:func:`check_preference`, :func:`trainable_parameters` and :func:`task_gradients`.
 Strategies read their options with :func:`recbole_paragon.settings.setting` (defaults: ``properties/overall.yaml``).
 """
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
@@ -24,19 +23,6 @@ def check_preference(preference: torch.Tensor) -> torch.Tensor:
     if not bool(torch.isfinite(preference).all()) or bool((preference < 0).any()) or float(preference.sum()) <= 0:
         raise ValueError(f"preference must be finite, non-negative and not all zero, got {preference.tolist()}")
     return preference
-
-
-def check_positive(name: str, value: Any, minimum: float = 0.0, inclusive: bool = False) -> float:
-    """``float(value)`` if it is finite and ``> minimum`` (``>=`` when ``inclusive``), else a clear ``ValueError``."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    ok = math.isfinite(number) and (number >= minimum if inclusive else number > minimum)
-    if not ok:
-        bound = f">= {minimum}" if inclusive else f"> {minimum}"
-        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
-    return number
 
 
 def trainable_parameters(parameters: Optional[Sequence[torch.Tensor]],

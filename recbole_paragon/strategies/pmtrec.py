@@ -56,7 +56,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 
 from recbole_paragon.settings import setting, setting_names
-from recbole_paragon.strategies.base import Strategy, check_positive, check_preference, \
+from recbole_paragon.strategies.base import Strategy, check_preference, \
     task_gradients, trainable_parameters
 
 _MAX_LOG_FOCUS = 230.0  # α^epoch capped at e^230 ≈ 1e100: finite in float64 logits
@@ -139,9 +139,8 @@ class PMTRec(Strategy):
         super().__init__(config, preference)
         check_preference(self.preference)
         self.preference64 = torch.as_tensor(preference, dtype=torch.float64).reshape(-1)  # full precision for weights
-        self.alpha = check_positive("pmtrec_alpha", setting(config, "pmtrec_alpha"), minimum=1.0,
-                                    inclusive=True)
-        self.temperature = check_positive("pmtrec_temperature", setting(config, "pmtrec_temperature"))
+        self.alpha = float(setting(config, "pmtrec_alpha"))  # >= 1 and > 0: the schema's rules
+        self.temperature = float(setting(config, "pmtrec_temperature"))
         self.main_objective = self._resolve_main(setting(config, "pmtrec_main_objective"), config)
         self.last_row_weights: Optional[torch.Tensor] = None
         self.last_combined: Optional[torch.Tensor] = None

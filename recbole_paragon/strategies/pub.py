@@ -264,11 +264,7 @@ class PUB(Strategy):
         super().__init__(config, preference)
         check_preference(self.preference)
         self.preference64 = torch.as_tensor(preference, dtype=torch.float64).reshape(-1)  # full precision for weights
-        interval = setting(config, "pub_update_interval")
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval != int(interval) \
-                or int(interval) < 1:
-            raise ValueError(f"pub_update_interval must be an integer >= 1, got {interval!r}")
-        self.update_interval = int(interval)
+        self.update_interval = int(setting(config, "pub_update_interval"))
         self.raw_weights: Optional[torch.Tensor] = None
         self.last_weights: Optional[torch.Tensor] = None
         self.last_updates: Optional[torch.Tensor] = None

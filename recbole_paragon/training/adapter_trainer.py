@@ -52,14 +52,12 @@ class AdapterTrainer(Trainer):
         self.batch_size = int(setting(config, "adapter_batch_size"))
         self.learning_rate = float(setting(config, "adapter_learning_rate"))
         self.strategy_name = str(setting(config, "strategy"))
-        self.threads = int(setting(config, "adapter_threads"))
+        self.threads = int(setting(config, "compute_threads"))
         self.objectives: List[Objective] = []
         self.caches: Dict[str, RepresentationCache] = {}
         self.loaders: Dict[str, object] = {}
         self.split_evaluator: Optional[SplitEvaluator] = None
         self.objective_scale = str(setting(config, "objective_scale"))
-        if self.objective_scale not in ("none", "initial"):
-            raise ValueError(f"objective_scale must be none or initial, got {self.objective_scale!r}")
         self._scales: Optional[torch.Tensor] = None
         self.selection_users: Optional[int] = None  # users in the selection sample; None = the whole valid split
 

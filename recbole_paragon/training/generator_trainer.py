@@ -29,8 +29,8 @@ from recbole_paragon.training.progress import progress
 
 
 def diffusion_hyperparameters(config) -> Dict[str, Any]:
-    """``diffusion_<name>`` config keys mapped onto :class:`DiffusionGenerator` hyper-parameters."""
-    return {name: setting(config, f"diffusion_{name}") for name in DiffusionGenerator.HYPERPARAMETERS}
+    """The ``dit_<name>`` and ``diffusion_<name>`` settings mapped onto :class:`DiffusionGenerator` hyper-parameters."""
+    return {name: setting(config, key) for name, key in DiffusionGenerator.HYPERPARAMETERS.items()}
 
 
 def held_out_preferences(preferences: torch.Tensor, fraction: float) -> torch.Tensor:
@@ -57,44 +57,24 @@ class GeneratorTrainer:
         self.adapter_trainer = adapter_trainer
         self.kind = check_generator_kind(kind or str(setting(config, "generator")))
         self.bank = bank
-        self.steps = int(setting(config, "generator_steps"))
-        self.objective_steps = setting(config, "generator_objective_steps")
-        if isinstance(self.objective_steps, bool) or not isinstance(self.objective_steps, int) \
-                or self.objective_steps < 0:
-            raise ValueError("generator_objective_steps must be an integer >= 0 (0 = no objective fine-tuning), "
-                             f"got {self.objective_steps!r}")
-        self.objective_concentration = float(setting(config, "generator_objective_concentration"))
-        if not self.objective_concentration > 0:
-            raise ValueError("generator_objective_concentration (the Dirichlet concentration of the fine-tuning "
-                             f"preferences) must be > 0, got {self.objective_concentration}")
-        self.objective_zero_share = float(setting(config, "generator_objective_zero_share"))
-        if not 0 <= self.objective_zero_share < 1:
-            raise ValueError("generator_objective_zero_share (how often a fine-tuning weight is exactly 0) must be in "
-                             f"[0, 1), got {self.objective_zero_share}")
-        self.objective_ema_decay = self._ema_decay(setting(config, "generator_objective_ema_decay"))
-        self.objective_functional = setting(config, "generator_objective_functional")
-        if isinstance(self.objective_functional, bool) or not isinstance(self.objective_functional, (int, float)) \
-                or not self.objective_functional >= 0:
-            raise ValueError("generator_objective_functional (the weight of the bank's behaviour between its "
-                             "preferences in objective fine-tuning) must be a number >= 0, 0 = off, got "
-                             f"{self.objective_functional!r}")
+        self.steps = int(setting(config, "generator_steps"))  # every value is checked by settings.setting
+        self.objective_steps = int(setting(config, "finetune_steps"))
+        self.objective_concentration = float(setting(config, "finetune_concentration"))
+        self.objective_zero_share = float(setting(config, "finetune_zero_share"))
+        self.objective_ema_decay = float(setting(config, "finetune_ema_decay"))
         self.objective_functional = self._functional_for(len(adapter_trainer.objective_names))
-        self.objective_selection = str(setting(config, "generator_objective_selection"))
-        if self.objective_selection not in ("best", "last", "auto"):
-            raise ValueError("generator_objective_selection must be best (the validated best state), last (the final "
-                             f"state) or auto (last with the functional target, else best), got "
-                             f"{self.objective_selection!r}")
+        self.objective_selection = str(setting(config, "finetune_selection"))
         if self.objective_selection == "auto":
             self.objective_selection = "last" if self.objective_functional > 0 else "best"
-        self.batch_size = int(setting(config, "generator_batch_size"))
-        self.learning_rate = float(setting(config, "generator_learning_rate"))
+        self.batch_size = int(setting(config, "diffusion_batch_size"))
+        self.learning_rate = float(setting(config, "diffusion_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
         self.patience = int(setting(config, "generator_patience"))
-        budget = setting(config, "hypernet_time_budget" if self.kind == "hypernet" else "generator_time_budget")
+        budget = setting(config, "hypernet_time_budget" if self.kind == "hypernet" else "diffusion_time_budget")
         self.time_budget = None if budget is None else float(budget)  # an optional safety cap, off by default
         self.stopped_by = ""
-        self.condition_on_step = bool(setting(config, "generator_condition_on_step"))
-        self.condition_on_zero = bool(setting(config, "generator_condition_on_zero")) and self.kind == "diffusion"
+        self.condition_on_step = bool(setting(config, "diffusion_condition_on_step"))
+        self.condition_on_zero = bool(setting(config, "diffusion_condition_on_zero")) and self.kind == "diffusion"
         seed = setting(config, "generator_seed")
         self.seed = int(setting(config, "seed") if seed is None else seed)
         self.objective_metrics = [o.metric() for o in adapter_trainer.objectives]
@@ -130,20 +110,9 @@ class GeneratorTrainer:
 
     def _functional_for(self, objectives: int) -> float:
         """The functional weight for a run with ``objectives`` objectives: 0 beyond
-        ``generator_objective_functional_max_objectives`` (~ = no limit)."""
-        limit = setting(self.config, "generator_objective_functional_max_objectives")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise ValueError("generator_objective_functional_max_objectives (the most objectives the functional "
-                             f"target is used with) must be an integer >= 1 or ~ (no limit), got {limit!r}")
-        return 0.0 if limit is not None and objectives > limit else float(self.objective_functional)
-
-    @staticmethod
-    def _ema_decay(value: Any) -> float:
-        """``generator_objective_ema_decay`` checked: a number in [0, 1) (0: the average is the raw weights)."""
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1:
-            return float(value)
-        raise ValueError("generator_objective_ema_decay (the EMA of the fine-tuned weights) must be in [0, 1), 0 = "
-                         f"off, got {value!r}")
+        ``finetune_functional_max_objectives`` (~ = no limit)."""
+        limit = setting(self.config, "finetune_functional_max_objectives")
+        return 0.0 if limit is not None and objectives > limit else float(setting(self.config, "finetune_functional"))
 
     def conditions(self, preferences: torch.Tensor, steps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Generator conditions: the preference, plus the checkpoint step as a fraction of the tuning length."""
@@ -246,24 +215,24 @@ class GeneratorTrainer:
     def _fine_tune_on_objectives(self, generator: DiffusionGenerator, train: Dict[str, torch.Tensor],
                                  conditions: torch.Tensor, validation: torch.Tensor, show_progress: bool,
                                  objective_steps: int, available: Dict[str, torch.Tensor]):
-        """Objective-aware fine-tuning: adapters sampled (DDIM, ``generate_steps``, through the sampler) at random
+        """Objective-aware fine-tuning: adapters sampled (DDIM, ``sampling_steps``, through the sampler) at random
         Dirichlet preferences are scored on the preference-weighted objectives, as the hypernetwork trains, while
-        ``generator_objective_anchor`` x the diffusion loss on the bank keeps the generator on the bank's manifold.
-        Validated like the bank phase; with ``generator_objective_keep_bank`` the bank-trained generator is kept unless
+        ``finetune_anchor`` x the diffusion loss on the bank keeps the generator on the bank's manifold.
+        Validated like the bank phase; with ``finetune_keep_bank`` the bank-trained generator is kept unless
         a fine-tuned state validates better, else the best fine-tuned state is used. What is validated and kept is
-        an EMA of the fine-tuned weights (``generator_objective_ema_decay``, from the bank-phase EMA; decay 0 keeps
+        an EMA of the fine-tuned weights (``finetune_ema_decay``, from the bank-phase EMA; decay 0 keeps
         the raw weights).
 
-        With ``generator_objective_functional`` = W > 0, a preference between bank preferences (``available``: the
+        With ``finetune_functional`` = W > 0, a preference between bank preferences (``available``: the
         bank less the excluded preferences, the validation ones included — they are tuned adapters like the rest)
         also pays W x the distance to the interpolated outputs of its neighbours; one without neighbours has its
         objective loss weighted 1 + W instead, so that Adam's scaling by the larger gradients does not slow it."""
         generator.start_from_ema()
         generator.restart_ema(self.objective_ema_decay)
         optimizer = torch.optim.Adam(generator.parameters(),
-                                     lr=float(setting(self.config, "generator_objective_learning_rate")))
-        anchor = float(setting(self.config, "generator_objective_anchor"))
-        groups = int(setting(self.config, "hypernet_preferences_per_batch"))
+                                     lr=float(setting(self.config, "finetune_learning_rate")))
+        anchor = float(setting(self.config, "finetune_anchor"))
+        groups = int(setting(self.config, "generator_preferences_per_batch"))
         sampling_steps = self.sampling()["steps"]
         rng = torch.Generator().manual_seed(self.seed + 1)
         functional = None
@@ -297,13 +266,13 @@ class GeneratorTrainer:
 
         best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress,
                                 steps=objective_steps, phase="objectives",
-                                keep_start=bool(setting(self.config, "generator_objective_keep_bank")),
+                                keep_start=bool(setting(self.config, "finetune_keep_bank")),
                                 keep_last=self.objective_selection == "last")
         return DiffusionGenerator.from_state(best_state)
 
     def fine_tuning_preferences(self, count: int) -> torch.Tensor:
-        """``[count, K]`` preferences for objective fine-tuning: Dirichlet(``generator_objective_concentration``),
-        each weight then set to exactly 0 with probability ``generator_objective_zero_share`` (never all of them).
+        """``[count, K]`` preferences for objective fine-tuning: Dirichlet(``finetune_concentration``),
+        each weight then set to exactly 0 with probability ``finetune_zero_share`` (never all of them).
         A weight of exactly 0 gives its objective no gradient at all, which tuning answers differently from any small
         weight (pure diversity drifts much further from the backbone than w_accuracy = 0.05), so the simplex's
         vertices and faces are sampled as themselves."""
@@ -334,11 +303,11 @@ class GeneratorTrainer:
         return total
 
     def sampling(self) -> Dict[str, Any]:
-        return {"steps": int(setting(self.config, "generate_steps")),
-                "sampler": str(setting(self.config, "generate_sampler")),
-                "guidance_scale": float(setting(self.config, "guidance_scale")),
+        return {"steps": int(setting(self.config, "sampling_steps")),
+                "sampler": str(setting(self.config, "sampling_method")),
+                "guidance_scale": float(setting(self.config, "sampling_guidance_scale")),
                 "seed": self.seed,
-                "num_threads": int(setting(self.config, "generate_threads"))}
+                "num_threads": int(setting(self.config, "sampling_threads"))}
 
     def _fit_hypernet(self, validation: torch.Tensor, show_progress: bool):
         torch.manual_seed(self.seed)
@@ -349,7 +318,7 @@ class GeneratorTrainer:
                                hidden=int(setting(self.config, "hypernet_hidden")),
                                base=adapter.get_vector())
         optimizer = torch.optim.Adam(network.parameters(), lr=float(setting(self.config, "hypernet_learning_rate")))
-        groups = int(setting(self.config, "hypernet_preferences_per_batch"))
+        groups = int(setting(self.config, "generator_preferences_per_batch"))
         rng = torch.Generator().manual_seed(self.seed)
         simplex = torch.distributions.Dirichlet(torch.ones(len(trainer.objective_names)))
 

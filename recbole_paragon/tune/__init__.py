@@ -1,6 +1,8 @@
-"""Hyper-parameter sweeps on Ray Tune (``python -m recbole_paragon.tune``): the params file format and the sweep."""
-from recbole_paragon.tune.params import PARAM_TYPES, parse_params, parse_params_file, parse_params_line
-from recbole_paragon.tune.sweep import BEST_FILE, TRIALS_FILE, build_parser, main, sweep, trial_rows, write_rows
+"""Deprecated alias of :mod:`recbole_paragon.sweep` (renamed in 0.2: "tune" now only means tuning one adapter)."""
+import warnings
 
-__all__ = ["BEST_FILE", "PARAM_TYPES", "TRIALS_FILE", "build_parser", "main", "parse_params", "parse_params_file",
-           "parse_params_line", "sweep", "trial_rows", "write_rows"]
+from recbole_paragon.sweep import *  # noqa: F401,F403
+from recbole_paragon.sweep import __all__  # noqa: F401
+
+warnings.warn("recbole_paragon.tune was renamed recbole_paragon.sweep; the old name goes in the next release",
+              DeprecationWarning, stacklevel=2)

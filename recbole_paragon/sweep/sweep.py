@@ -1,9 +1,9 @@
 """Hyper-parameter sweeps on Ray Tune, for Paragon models and plain RecBole models alike.
 
-    python -m recbole_paragon.tune --model=SASRec --dataset=ml-100k --params_file=recbole_paragon/properties/hyper_example.test \\
+    python -m recbole_paragon.sweep --model=SASRec --dataset=ml-100k --params_file=properties/hyper_example.test \\
         [--config_files=a.yaml,b.yaml] [--num_samples=8] [--max_concurrent=2] [--ray_address=local] \\
-        [--output=saved/tune-SASRec-ml-100k] [--key=value ...]
-    python run_recbole_paragon.py --tune --params_file=recbole_paragon/properties/hyper_example.test [same options]
+        [--output=saved/sweep-SASRec-ml-100k] [--key=value ...]
+    python run_recbole_paragon.py --sweep --params_file=properties/hyper_example.test [same options]
 
 ``--params_file`` uses RecBole's hyper-parameter file format, one parameter per line::
 
@@ -17,14 +17,14 @@ Blank lines and ``#`` comments are skipped; any other malformed line raises ``Va
 
 Each trial trains the model with RecBole's trainer (for ``Paragon<Backbone>``: the backbone stage, written to
 ``<output>/runs/<trial>/<model>-<dataset>``, reusable as ``run_dir``) and reports ``valid_metric`` after every epoch
-(RecBole's ``callback_fn``), so the ASHA scheduler stops bad trials early (``tune_grace_period`` epochs at least,
-default 1; ``tune_reduction_factor``, default 2). The mode follows ``valid_metric_bigger``.
+(RecBole's ``callback_fn``), so the ASHA scheduler stops bad trials early (``sweep_grace_period`` epochs at least,
+default 1; ``sweep_reduction_factor``, default 2). The mode follows ``valid_metric_bigger``.
 
-``tune_stage: tune`` sweeps Paragon's adapter settings instead (``adapter_*``, ``strategy``, ``pub_*``, ``pmtrec_*``,
+``sweep_stage: adapter`` sweeps Paragon's adapter settings instead (``adapter_*``, ``strategy``, ``pub_*``, ``pmtrec_*``,
 objective temperatures...): every trial tunes one adapter at ``preference`` on the backbone already trained in
 ``run_dir`` (train it first with ``--stage=backbone``) and reports that adapter's ``valid_metric``.
 
-Outputs in ``--output`` (default ``<checkpoint_dir>/tune-<model>-<dataset>``): ``best.yaml`` (the best trial's
+Outputs in ``--output`` (default ``<checkpoint_dir>/sweep-<model>-<dataset>``): ``best.yaml`` (the best trial's
 settings, usable with ``--config_files``), ``trials.csv`` (one row per trial) and Ray Tune's own files in ``ray/``.
 Logs are quiet by default (RecBole ``state: WARNING``, Ray's trial table); pass ``--state=INFO`` for RecBole's logs.
 Ray: ``--ray_address`` (or config ``ray_address``) as for the bank (``local``, ``auto``, ``ray://host:port``);
@@ -43,7 +43,7 @@ import yaml
 
 from recbole_paragon.artifacts import run_directory, to_jsonable
 from recbole_paragon.settings import setting
-from recbole_paragon.tune.params import parse_params_file
+from recbole_paragon.sweep.params import parse_params_file
 
 BEST_FILE = "best.yaml"
 TRIALS_FILE = "trials.csv"
@@ -85,8 +85,8 @@ def _trial(params: Dict[str, Any], base: Dict[str, Any]) -> None:
     init_logger(config)
     dataset, (train_data, valid_data, test_data) = prepare_data(config)
 
-    if base["stage"] == "tune":
-        config["stage"] = "tune"
+    if base["stage"] == "adapter":
+        config["stage"] = "tune_one"
         adapter = run_stages(config, dataset, train_data, valid_data, test_data)["adapter"]
         valid, test = dict(adapter["valid_result"]), dict(adapter["test_result"])
         session.report({metric: float(valid[metric]), "final": True,
@@ -106,8 +106,8 @@ def _trial(params: Dict[str, Any], base: Dict[str, Any]) -> None:
                     **{f"test_{k}": float(v) for k, v in (result["test_result"] or {}).items()}})
 
 
-def _check_tune_stage(config, space: Dict[str, Any], build) -> None:
-    """``tune_stage: tune`` trials share the run directory's backbone: they may only sweep non-backbone settings.
+def _check_adapter_sweep(config, space: Dict[str, Any], build) -> None:
+    """``sweep_stage: adapter`` trials share the run directory's backbone: they may only sweep non-backbone settings.
 
     ``build(overrides)`` is the trials' config with ``overrides``; a swept key whose values change
     :func:`~recbole_paragon.store.backbone_config_fingerprint` is a backbone setting.
@@ -118,9 +118,9 @@ def _check_tune_stage(config, space: Dict[str, Any], build) -> None:
     from recbole_paragon.store import backbone_config_fingerprint, saved_backbone_matches
 
     if not str(config["model"]).startswith(PREFIX):
-        raise ValueError("tune_stage=tune sweeps Paragon adapter settings: it needs a Paragon<Backbone> model")
+        raise ValueError("sweep_stage=adapter sweeps Paragon adapter settings: it needs a Paragon<Backbone> model")
     if config["preference"] is None:
-        raise ValueError("tune_stage=tune needs --preference=w1,w2,... (the adapter each trial tunes)")
+        raise ValueError("sweep_stage=adapter needs --preference=w1,w2,... (the adapter each trial tunes)")
     fingerprint = backbone_config_fingerprint(config)
     backbone_keys = []
     for name, domain in space.items():
@@ -128,10 +128,10 @@ def _check_tune_stage(config, space: Dict[str, Any], build) -> None:
         if any(backbone_config_fingerprint(build({name: v})) != fingerprint for v in values):
             backbone_keys.append(name)
     if backbone_keys:
-        raise ValueError(f"tune_stage=tune cannot sweep backbone settings ({', '.join(backbone_keys)}); "
-                         "sweep them with tune_stage=backbone")
+        raise ValueError(f"sweep_stage=adapter cannot sweep backbone settings ({', '.join(backbone_keys)}); "
+                         "sweep them with sweep_stage=backbone")
     if not saved_backbone_matches(config):
-        raise ValueError(f"tune_stage=tune needs a trained backbone in {run_directory(config)}: run "
+        raise ValueError(f"sweep_stage=adapter needs a trained backbone in {run_directory(config)}: run "
                          "--stage=backbone with the same settings first")
 
 
@@ -162,16 +162,14 @@ def sweep(model: str, dataset: str, params_file: str, config_file_list: Optional
         return build_config(model, dataset, config_files, {**shared, **overrides}, command_line=cmd_args)
 
     config = build({})  # checks model, dataset and settings before Ray starts
-    stage = str(setting(config, "tune_stage"))
-    if stage not in ("backbone", "tune"):
-        raise ValueError(f"tune_stage must be backbone or tune, got {stage!r}")
-    if stage == "tune":
-        _check_tune_stage(config, space, build)
+    stage = str(setting(config, "sweep_stage"))
+    if stage == "adapter":
+        _check_adapter_sweep(config, space, build)
     metric = str(config["valid_metric"]).lower()
     mode = "max" if config["valid_metric_bigger"] else "min"
     epochs = int(config["epochs"])
     if output is None:
-        output = os.path.join(config["checkpoint_dir"] or "saved", f"tune-{config['model']}-{config['dataset']}")
+        output = os.path.join(config["checkpoint_dir"] or "saved", f"sweep-{config['model']}-{config['dataset']}")
     output = os.path.abspath(output)
     os.makedirs(output, exist_ok=True)
     address = ray_address or setting(config, "ray_address") or "local"
@@ -179,15 +177,15 @@ def sweep(model: str, dataset: str, params_file: str, config_file_list: Optional
     base = {"model": model, "dataset": dataset, "config_files": config_files, "config_dict": shared,
             "cmd_args": cmd_args, "cwd": os.getcwd(), "output": output, "metric": metric, "stage": stage}
     scheduler = ASHAScheduler(time_attr="training_iteration", max_t=max(1, epochs) + 1,
-                              grace_period=int(setting(config, "tune_grace_period")),
-                              reduction_factor=float(setting(config, "tune_reduction_factor")))
+                              grace_period=int(setting(config, "sweep_grace_period")),
+                              reduction_factor=float(setting(config, "sweep_reduction_factor")))
     trainable = tune.with_resources(tune.with_parameters(_trial, base=base), {"cpu": 1})
     with ray_connection(address, num_workers, float(setting(config, "ray_connect_timeout"))):
         tuner = tune.Tuner(
             trainable,
             param_space=space,
             tune_config=tune.TuneConfig(
-                metric=metric, mode=mode, scheduler=scheduler, num_samples=int(num_samples or setting(config, "tune_num_samples")),
+                metric=metric, mode=mode, scheduler=scheduler, num_samples=int(num_samples or setting(config, "sweep_num_samples")),
                 max_concurrent_trials=int(max_concurrent or num_workers), chdir_to_trial_dir=False,
                 search_alg=BasicVariantGenerator(random_state=int(config["seed"]))),
             run_config=RunConfig(name="ray", storage_path=output, verbose=verbose),
@@ -209,7 +207,7 @@ def sweep(model: str, dataset: str, params_file: str, config_file_list: Optional
                      f"(trial {best['trial_id']}, {mode}imised)\n"
                      f"# use: python run_recbole_paragon.py --model={model} --dataset={dataset} --config_files="
                      f"{','.join(config_files + [best_path])}\n")
-        if stage == "tune":
+        if stage == "adapter":
             handle.write(f"#   --run_dir={run_directory(config)} (the backbone every trial used)\n")
         elif str(model).startswith(PREFIX):
             handle.write(f"#   --run_dir={os.path.join(output, 'runs', best['trial_id'], f'{model}-{dataset}')} "
@@ -252,18 +250,18 @@ def write_rows(path: str, rows: List[Dict[str, Any]]) -> None:
 
 # -- command line ------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m recbole_paragon.tune", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m recbole_paragon.sweep", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     parser.add_argument("--model", "-m", default="ParagonSASRec", help="model name (Paragon<Backbone> or RecBole's)")
     parser.add_argument("--dataset", "-d", default="ml-100k", help="dataset name")
     parser.add_argument("--params_file", required=True, help="hyper-parameter file (RecBole's format)")
     parser.add_argument("--config_files", default=None, help="comma-separated yaml files")
-    parser.add_argument("--num_samples", type=int, default=None, help="number of trials (default: tune_num_samples)")
+    parser.add_argument("--num_samples", type=int, default=None, help="number of trials (default: sweep_num_samples)")
     parser.add_argument("--max_concurrent", type=int, default=None, help="trials at a time (default: num_workers)")
     parser.add_argument("--ray_address", default=None,
                         help="local | auto | ray://host:port (default: config ray_address, else local)")
     parser.add_argument("--output", default=None,
-                        help="output folder (default: <checkpoint_dir>/tune-<model>-<dataset>)")
+                        help="output folder (default: <checkpoint_dir>/sweep-<model>-<dataset>)")
     return parser
 
 

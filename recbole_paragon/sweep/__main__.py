@@ -1,0 +1,3 @@
+from recbole_paragon.sweep.sweep import main
+
+main()
