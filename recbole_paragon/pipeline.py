@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from logging import getLogger
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 from recbole.utils import init_seed, set_color
@@ -22,24 +22,59 @@ from recbole_paragon.bundle import export_bundle
 from recbole_paragon.evaluation.report import summarise, summary_table, write_report
 from recbole_paragon.generators import GeneratedAdapters
 from recbole_paragon.model.auxiliary import check_auxiliary_settings
-from recbole_paragon.objectives import build_objectives, configured_objectives, objective_metric_classes
-from recbole_paragon.preference import matches_any, simplex_grid
+from recbole_paragon.objectives import (build_objectives, configured_objectives, objective_metric_classes,
+                                        without_categories)
+from recbole_paragon.objectives.side_information import has_item_field, item_field_names
+from recbole_paragon.preference import matches_any, simplex_grid, uniform_preferences
 from recbole_paragon.registry import get_model, get_trainer
 from recbole_paragon.schema import legacy_names
 from recbole_paragon.settings import setting, settings_with_prefix
 from recbole_paragon.store import (generator_exists, generator_paths, load_backbone, load_generator,
                                    save_generator, saved_backbone_matches, write_backbone_metadata)
 from recbole_paragon.training.adapter_trainer import AdapterTrainer
-from recbole_paragon.training.bank import AdapterBank, collect_bank
+from recbole_paragon.training.bank import AdapterBank, bank_grid, collect_bank
 from recbole_paragon.training.generator_trainer import GeneratorTrainer
+from recbole_paragon.training.levers import record_levers
 from recbole_paragon.training.progress import on_terminal
 
 
-def check_side_information(config, dataset) -> None:
-    """Fail before any training if an objective or an auxiliary task lacks the dataset fields it needs."""
+def check_side_information(config, dataset) -> List[str]:
+    """Fail before any training if an objective or an auxiliary task lacks the dataset fields it needs; returns what
+    the run should tell its user: a category field picked for them, default objectives that need no categories on
+    data without them, side information too thin to mean what it says (each also logged)."""
+    notes = resolve_categories(config, dataset)
     check_auxiliary_settings(config, dataset)
     if setting(config, "stage") != "backbone":
-        build_objectives(configured_objectives(config), config, dataset, None)
+        minimum = float(setting(config, "side_information_min_share"))
+        for objective in build_objectives(configured_objectives(config), config, dataset, None):
+            coverage = objective.side_information_share()
+            if coverage is not None and coverage[0] < minimum:
+                notes.append(f"{objective.name}: only {coverage[0]:.0%} of the {coverage[1]}, below "
+                             f"side_information_min_share={minimum:g}: it can only promote those, not mean what it "
+                             "says" + (f"; {objective.substitute} needs no categories" if objective.substitute else ""))
+    for note in notes:
+        getLogger().warning(note)
+    return notes
+
+
+def resolve_categories(config, dataset) -> List[str]:
+    """``category_field`` absent from the ``.item`` file: its only ``token_seq`` field is used instead; with none,
+    default objectives that read categories give way to ones that need none (objectives the user set are left to
+    fail with a clear error)."""
+    field = setting(config, "category_field")
+    if has_item_field(dataset, field):
+        return []
+    candidates = item_field_names(dataset, "token_seq")
+    if len(candidates) == 1:
+        config["category_field"] = candidates[0]
+        return [f"category_field={field!r} is not a field of {dataset.dataset_name}'s .item file: using its only "
+                f"token_seq field {candidates[0]!r} for item categories"]
+    names = configured_objectives(config)
+    if "objectives" in getattr(config, "external_config_dict", {}) or without_categories(names) == names:
+        return []
+    config["objectives"] = without_categories(names)
+    return [f"{dataset.dataset_name} has no item categories (category_field={field!r}): the objectives are "
+            f"{config['objectives']} instead of the default {names}"]
 
 
 def add_objective_metrics(config) -> None:
@@ -91,10 +126,12 @@ def backbone_stage(config, train_data, valid_data, test_data) -> Dict[str, Any]:
     return train_backbone(config, train_data, valid_data, test_data)
 
 
-def adapter_trainer(config, model, train_data, valid_data, test_data) -> AdapterTrainer:
+def adapter_trainer(config, model, train_data, valid_data, test_data,
+                    notes: Optional[List[str]] = None) -> AdapterTrainer:
     """The adapter trainer on the frozen backbone, every split cached; the fairness groups (computed on the
-    training split) are recorded in the run directory."""
+    training split) are recorded in the run directory; ``notes``: what :func:`check_side_information` found."""
     trainer = AdapterTrainer(config, model)
+    trainer.notes = list(notes or [])
     trainer.prepare(train_data, valid_data, test_data)
     groups = run_user_groups(trainer)
     if groups is not None:
@@ -136,11 +173,17 @@ def bank_stage(config, trainer: AdapterTrainer) -> AdapterBank:
         from recbole_paragon.training.distributed import collect_bank_ray as collect
     bank = collect(trainer, config, run_directory(config), show_progress=True)
     getLogger().info(set_color("adapter bank", "green") + f": {len(bank)} adapters in {run_directory(config)}")
+    record_levers(config, trainer, bank, run_directory(config))
     return bank
 
 
 def evaluation_preferences(config, num_objectives: int) -> torch.Tensor:
-    """Unseen test preferences: ``w₁ = i/10`` for two objectives, a simplex grid for more (``evaluation_grid_*``)."""
+    """Unseen test preferences: ``w₁ = i/10`` for two objectives, a simplex grid for more (``evaluation_grid_*``), or
+    ``evaluation_sample`` preferences drawn uniformly inside the simplex, none a bank preference."""
+    count = setting(config, "evaluation_sample")
+    if count is not None:
+        return uniform_preferences(num_objectives, int(count), int(setting(config, "seed")),
+                                   avoid=bank_grid(config, num_objectives))
     return simplex_grid(num_objectives, float(setting(config, "evaluation_grid_step")),
                         float(setting(config, "evaluation_grid_offset")))
 
@@ -151,8 +194,16 @@ def holdout_preferences(config, num_objectives: int) -> torch.Tensor:
     return torch.zeros(0, num_objectives)
 
 
-#: Prefixes of the settings a trained generator depends on (its fingerprint).
-GENERATOR_PREFIXES = ("generator_", "diffusion_", "finetune_", "dit_", "hypernet_")
+#: Prefixes of the settings each kind of generator depends on (its fingerprint).
+GENERATOR_PREFIXES = {"diffusion": ("generator_", "diffusion_", "finetune_", "dit_"),
+                      "hypernet": ("generator_", "hypernet_"), "conditioned": ("generator_", "conditioned_")}
+#: What 0.1 fingerprinted for every generator (under the old names: see :func:`schema.legacy_names`).
+LEGACY_GENERATOR_PREFIXES = ("generator_", "diffusion_", "finetune_", "dit_", "hypernet_")
+
+
+def generator_settings(config, prefixes) -> Dict[str, Any]:
+    """The settings with ``prefixes`` a generator's fingerprint covers (safety time caps excluded)."""
+    return {k: v for k, v in settings_with_prefix(config, *prefixes).items() if not k.endswith("_time_budget")}
 
 
 def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Optional[str] = None,
@@ -162,20 +213,20 @@ def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Op
     kind = kind or str(setting(config, "generator"))
     generator_trainer = GeneratorTrainer(config, trainer, bank, kind=kind)
     holdout = holdout_preferences(config, len(trainer.objective_names))
-    settings = {
+    common = {
         "kind": kind,
         "objectives": trainer.objective_names,
         "backbone_fingerprint": trainer.model.backbone_fingerprint(),
         "bank_fingerprint": bank.fingerprint(),
         "holdout": holdout.tolist(),
         "holdout_adapters": int(matches_any(bank.tensors()["preferences"], holdout).sum()),
-        **{k: v for k, v in settings_with_prefix(config, *GENERATOR_PREFIXES).items()
-           if not k.endswith("_time_budget")},
     }
+    settings = {**common, **generator_settings(config, GENERATOR_PREFIXES[kind])}
     settings_fingerprint = fingerprint(settings)
     if generator_exists(directory, kind):
-        # a generator stored before the settings were renamed (0.1) fingerprinted the same values under old names
-        for stored in (settings_fingerprint, fingerprint(legacy_names(settings))):
+        # a generator stored by 0.1 fingerprinted every generator's settings, under their old names
+        legacy = fingerprint(legacy_names({**common, **generator_settings(config, LEGACY_GENERATOR_PREFIXES)}))
+        for stored in (settings_fingerprint, legacy):
             try:
                 generator, metadata = load_generator(directory, {"settings_fingerprint": stored}, kind)
                 getLogger().info(set_color("reusing generator", "green") + f": {generator_paths(directory, kind)[0]}")
@@ -218,11 +269,14 @@ def evaluate_stage(config, trainer: AdapterTrainer, bank: AdapterBank,
     if len(retrain_preferences) and "retrain" not in names:
         names.append("retrain")
     context = MethodContext(config, trainer, bank, generators, holdout_preferences(config, count), retrain_preferences)
-    results = run_methods(build_methods(names, context), evaluation_preferences(config, count))
+    methods, skipped = build_methods(names, context)
+    results = run_methods(methods, evaluation_preferences(config, count))
     report = summarise(results, trainer.objectives)
+    report["skipped_methods"] = skipped
     groups = run_user_groups(trainer)
     if groups is not None:
         report["user_groups"] = groups.summary()
+    report["levers"] = bank.levers
     report["config"] = to_jsonable(dict(config.final_config_dict))
     paths = write_report(run_directory(config), report)
     table = summary_table(report)

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import List, Sequence, Union
+import warnings
+from typing import List, Optional, Sequence, Union
 
 import torch
 
@@ -104,3 +105,56 @@ def matches_any(preferences: torch.Tensor, targets: torch.Tensor) -> torch.Tenso
         return torch.zeros(len(preferences), dtype=torch.bool)
     return (preference_distances(preferences, targets) < SAME_PREFERENCE).any(1)
 
+
+
+def simplex_vertices(num_objectives: int) -> torch.Tensor:
+    """The ``K`` one-objective preferences ``e_i`` ``[K, K]``."""
+    return torch.eye(num_objectives, dtype=torch.float32)
+
+
+def to_simplex(cube: torch.Tensor) -> torch.Tensor:
+    """Points of ``[0, 1]^(K−1)`` ``[N, K−1]`` -> the simplex ``[N, K]`` by sorted spacings (uniform in, uniform out)."""
+    ordered = cube.sort(1).values
+    edges = torch.cat([torch.zeros(len(cube), 1), ordered, torch.ones(len(cube), 1)], 1)
+    return (edges[:, 1:] - edges[:, :-1]).float()
+
+
+def low_discrepancy_simplex(num_objectives: int, count: int, sampler: str = "sobol", seed: int = 0) -> torch.Tensor:
+    """``count`` seeded low-discrepancy preferences inside the simplex ``[count, K]``: scrambled Sobol or Halton
+    points of ``[0, 1]^(K−1)`` mapped by sorted spacings. The first ``n`` of a longer draw are the draw of ``n``, so
+    banks of growing budgets are nested."""
+    from scipy.stats import qmc  # a heavy import, needed only for budgeted banks
+
+    if count <= 0:
+        return torch.zeros(0, num_objectives)
+    engines = {"sobol": qmc.Sobol, "halton": qmc.Halton}
+    if sampler not in engines:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(engines)}")
+    engine = engines[sampler](d=num_objectives - 1, scramble=True, seed=int(seed))
+    with warnings.catch_warnings():  # Sobol's balance wants powers of two; a prefix is still low-discrepancy
+        warnings.simplefilter("ignore", UserWarning)
+        cube = engine.random(count)
+    return to_simplex(torch.as_tensor(cube, dtype=torch.float64))
+
+
+def budgeted_preferences(num_objectives: int, budget: int, sampler: str = "sobol", seed: int = 0) -> torch.Tensor:
+    """A bank of ``budget`` preferences: the ``K`` vertices, then ``budget − K`` low-discrepancy interior points."""
+    if budget < num_objectives:
+        raise ValueError(f"a budgeted bank holds the {num_objectives} vertices at least: bank_budget={budget} is too "
+                         f"small for {num_objectives} objectives")
+    return torch.cat([simplex_vertices(num_objectives),
+                      low_discrepancy_simplex(num_objectives, budget - num_objectives, sampler, seed)])
+
+
+def uniform_preferences(num_objectives: int, count: int, seed: int, avoid: Optional[torch.Tensor] = None
+                        ) -> torch.Tensor:
+    """``count`` preferences drawn uniformly inside the simplex (Dirichlet(1)), seeded, none equal to ``avoid``."""
+    generator = torch.Generator().manual_seed(int(seed))
+    drawn: List[torch.Tensor] = []
+    while sum(len(d) for d in drawn) < count:
+        batch = -torch.log(torch.rand(count, num_objectives, generator=generator).clamp_min(1e-12))
+        batch = batch / batch.sum(1, keepdim=True)
+        if avoid is not None and len(avoid):
+            batch = batch[~matches_any(batch, avoid.float())]
+        drawn.append(batch)
+    return torch.cat(drawn)[:count].float()

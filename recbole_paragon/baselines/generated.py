@@ -1,4 +1,5 @@
-"""Generated adapters: the diffusion generator (Paragon) and the hypernetwork, one sampling pass per preference."""
+"""Generated adapters: the diffusion generator (Paragon), the hypernetwork and the conditioned adapter, one pass per
+preference."""
 from __future__ import annotations
 
 import torch
@@ -31,3 +32,11 @@ class Diffusion(Generated):
 class HyperNet(Generated):
     name = "hypernet"
     kind = "hypernet"
+
+
+@register
+class Conditioned(Generated):
+    """The preference-conditioned adapter (MultiTRON-style): the cheap competitor to generating parameters."""
+
+    name = "conditioned"
+    kind = "conditioned"

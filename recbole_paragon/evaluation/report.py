@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from recbole_paragon.artifacts import to_jsonable, write_text
-from recbole_paragon.evaluation.plots import pareto_plot, ternary_plots
+from recbole_paragon.evaluation.plots import pairs_plot, pareto_plot, ternary_plots
 from recbole_paragon.evaluation.measures import (_as_array, controllability, fidelity, hypervolumes, noise_floor,
                                                  ray_controllability)
 
@@ -196,6 +196,19 @@ def _control_section(report: Mapping[str, Any]) -> List[str]:
     return ["## Control (Spearman of each weight with its metric)", "", _table(header, rows), ""]
 
 
+def _levers_section(report: Mapping[str, Any]) -> List[str]:
+    """Each objective's lever (its vertex against the reference, in bootstrap standard errors) and the warnings."""
+    levers = report.get("levers") or {}
+    if not levers.get("objectives"):
+        return []
+    rows = [[name, lever["metric"], f"{lever['reference']} {_fmt(lever['reference_value'])}",
+             _fmt(lever["vertex_value"]), _fmt(lever["lever_se"], 1), "yes" if lever["has_lever"] else "**no**"]
+            for name, lever in levers["objectives"].items()]
+    parts = ["## Levers (each objective's vertex against the backbone, selection users)", "",
+             _table(["objective", "metric", "reference", "vertex", "standard errors", "lever"], rows), ""]
+    return parts + [f"- **warning**: {warning}" for warning in levers.get("warnings", [])] + [""]
+
+
 def _markdown(report: Mapping[str, Any]) -> str:
     methods: Mapping[str, Sequence[Mapping[str, Any]]] = report.get("methods", {})
     header, rows = _summary_rows(report)
@@ -220,6 +233,7 @@ def _markdown(report: Mapping[str, Any]) -> str:
             table_rows = [[label] + [_fmt(lookup.get((n, label))) for n in names] for label in labels]
             parts += [f"### {metric}", "", _table(["preference"] + names, table_rows), ""]
     parts += _control_section(report)
+    parts += _levers_section(report)
     if report.get("user_groups"):
         parts += ["## User groups", "", "```json", json.dumps(report["user_groups"], sort_keys=True), "```", ""]
     if report.get("config"):
@@ -259,4 +273,6 @@ def write_report(directory: str, report: Mapping[str, Any]) -> Dict[str, str]:
         paths["plot"] = pareto_plot(fronts, x_key, y_key, os.path.join(directory, "pareto.png"))
     if len(objective_metrics(clean)) == 3 and clean.get("objectives"):
         paths.update(ternary_plots(clean, directory))
+    if len(objective_metrics(clean)) >= 3:
+        paths["pairs"] = pairs_plot(clean, os.path.join(directory, "pairs.png"))
     return paths

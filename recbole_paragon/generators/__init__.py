@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from recbole_paragon.generators.conditioned import ConditionedAdapter
 from recbole_paragon.generators.diffusion import GaussianDiffusion
 from recbole_paragon.generators.diffusion_generator import DiffusionGenerator
 from recbole_paragon.generators.dit import DiT
@@ -15,7 +16,8 @@ from recbole_paragon.generators.hypernet import HyperNetwork
 from recbole_paragon.generators.tokens import AdapterTokenizer, Normalizer
 
 #: Generator kinds by the name ``generator:`` takes in yaml.
-GENERATORS: Dict[str, type] = {"diffusion": DiffusionGenerator, "hypernet": HyperNetwork}
+GENERATORS: Dict[str, type] = {"diffusion": DiffusionGenerator, "hypernet": HyperNetwork,
+                               "conditioned": ConditionedAdapter}
 _STATE_KINDS = {**GENERATORS, "hypernetwork": HyperNetwork}  # "hypernetwork": files saved before 0.2
 
 
@@ -33,5 +35,5 @@ def generator_from_state(state: Dict[str, Any]):
     return _STATE_KINDS[kind].from_state(state)
 
 
-__all__ = ["AdapterTokenizer", "DiT", "DiffusionGenerator", "EMA", "GENERATORS", "GaussianDiffusion",
+__all__ = ["AdapterTokenizer", "ConditionedAdapter", "DiT", "DiffusionGenerator", "EMA", "GENERATORS", "GaussianDiffusion",
            "GeneratedAdapters", "HyperNetwork", "Normalizer", "check_generator_kind", "generator_from_state"]

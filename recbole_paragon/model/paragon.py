@@ -42,18 +42,19 @@ class ScoreHead:
             scores = scores + (bias if items is None else bias[items])
         return scores if self.temperature is None else scores / getattr(model, self.temperature)
 
-    def _weight(self, model, items: Optional[torch.Tensor]) -> torch.Tensor:
+    def item_weights(self, model, items: Optional[torch.Tensor]) -> torch.Tensor:
+        """The item table rows the scores use ``[n_items, H]`` (``items``: ``[B, n, H]``), after ``transform``."""
         weight = getattr(model, self.table).weight
         weight = weight[: model.n_items] if items is None else F.embedding(items, weight)  # (a faster weight[items])
         return weight if self.transform is None else self.transform(weight)
 
     def scores(self, model, hidden: torch.Tensor) -> torch.Tensor:
         """All-item scores ``[B, n_items]``."""
-        return self._finish(model, hidden @ self._weight(model, None).T, None)
+        return self._finish(model, hidden @ self.item_weights(model, None).T, None)
 
     def item_scores(self, model, hidden: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores ``[B, n]`` of ``items [B, n]``: cost ``B·n·H`` instead of ``B·n_items·H``."""
-        weight = self._weight(model, items)  # [B, n, H]
+        weight = self.item_weights(model, items)  # [B, n, H]
         return self._finish(model, (weight @ hidden[:, :, None]).squeeze(-1), items)
 
 
@@ -214,6 +215,11 @@ class ParagonMixin:
     def score_items(self, hidden: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores ``[B, n]`` of given ``items [B, n]`` (the matching columns of :meth:`score_representation`)."""
         return SCORE_HEADS[self.backbone_name].item_scores(self, hidden, items)
+
+    def item_vectors(self) -> torch.Tensor:
+        """What each item is to the score head, ``[n_items, H]`` (row 0: padding): the embeddings that
+        embedding diversity measures distances between."""
+        return SCORE_HEADS[self.backbone_name].item_weights(self, None)
 
 
 _CLASS_CACHE: Dict[str, type] = {}

@@ -34,14 +34,15 @@ def neighbour_weights(bank: torch.Tensor, preferences: torch.Tensor) -> Tuple[to
         candidates = torch.nonzero(((bank == 0) == zeros).all(1)).flatten()
         if len(candidates):
             free = torch.nonzero(~zeros).flatten()[:-1]  # the face's own coordinates (the last one is implied)
-            cell = _barycentric(bank[candidates][:, free].double(), preferences[rows][:, free].double())
+            cell = barycentric_weights(bank[candidates][:, free].double(), preferences[rows][:, free].double())
             weights[rows[:, None], candidates[None, :]] = cell.float()
     found = weights.sum(1) > 0.5
     return weights * found[:, None], found
 
 
-def _barycentric(points: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
-    """``[Q, P]`` barycentric weights of ``queries [Q, d]`` over ``points [P, d]`` (rows of zeros outside them)."""
+def barycentric_weights(points: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+    """``[Q, P]`` barycentric weights of ``queries [Q, d]`` in the Delaunay cell of ``points [P, d]`` holding each
+    (rows of zeros outside their hull); a preference's coordinates are all its weights but the last."""
     weights = torch.zeros(len(queries), len(points), dtype=points.dtype)
     if points.shape[1] == 0:  # a vertex: the bank holds it or not
         weights[:, 0] = 1.0

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from recbole_paragon.generators import DiffusionGenerator, HyperNetwork, check_generator_kind
+from recbole_paragon.generators import ConditionedAdapter, DiffusionGenerator, HyperNetwork, check_generator_kind
 from recbole_paragon.generators.conditions import condition_vectors
 from recbole_paragon.model.adapter import Adapter, apply_adapter_vector
 from recbole_paragon.objectives.base import Scores
@@ -70,7 +70,7 @@ class GeneratorTrainer:
         self.learning_rate = float(setting(config, "diffusion_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
         self.patience = int(setting(config, "generator_patience"))
-        budget = setting(config, "hypernet_time_budget" if self.kind == "hypernet" else "diffusion_time_budget")
+        budget = setting(config, f"{self.kind}_time_budget")
         self.time_budget = None if budget is None else float(budget)  # an optional safety cap, off by default
         self.stopped_by = ""
         self.condition_on_step = bool(setting(config, "diffusion_condition_on_step"))
@@ -146,7 +146,7 @@ class GeneratorTrainer:
         with torch_threads(self.adapter_trainer.threads):
             if self.kind == "diffusion":
                 return self._fit_diffusion(train, validation, show_progress, self.available_rows(exclude))
-            return self._fit_hypernet(validation, show_progress)
+            return self._fit_on_objectives(validation, show_progress)
 
     def _loop(self, model_state, step_fn, generate, validation, show_progress, steps: Optional[int] = None,
               phase: str = "bank", keep_start: bool = False, keep_last: bool = False):
@@ -309,18 +309,30 @@ class GeneratorTrainer:
                 "seed": self.seed,
                 "num_threads": int(setting(self.config, "sampling_threads"))}
 
-    def _fit_hypernet(self, validation: torch.Tensor, show_progress: bool):
-        torch.manual_seed(self.seed)
+    def _objective_generator(self):
+        """The generator trained on the objectives directly, starting from a fresh adapter: the hypernetwork (an MLP
+        for every parameter) or the conditioned adapter (the preference shifts one bias)."""
         trainer = self.adapter_trainer
         adapter: Adapter = trainer.model.adapter
         adapter.reset_parameters()
-        network = HyperNetwork(len(trainer.objective_names), adapter.num_parameters,
-                               hidden=int(setting(self.config, "hypernet_hidden")),
-                               base=adapter.get_vector())
-        optimizer = torch.optim.Adam(network.parameters(), lr=float(setting(self.config, "hypernet_learning_rate")))
+        count = len(trainer.objective_names)
+        if self.kind == "conditioned":
+            return ConditionedAdapter(count, adapter.hidden_size, adapter.adapter_dim, base=adapter.get_vector())
+        return HyperNetwork(count, adapter.num_parameters, hidden=int(setting(self.config, "hypernet_hidden")),
+                            base=adapter.get_vector())
+
+    def _fit_on_objectives(self, validation: torch.Tensor, show_progress: bool):
+        """Hypernetwork or conditioned adapter: ``w -> vector`` trained on the preference-weighted objectives with
+        ``w ~ Dirichlet(concentration)`` (1 for the hypernetwork, ``conditioned_concentration`` as MultiTRON)."""
+        torch.manual_seed(self.seed)
+        network = self._objective_generator()
+        optimizer = torch.optim.Adam(network.parameters(), lr=float(setting(self.config,
+                                                                            f"{self.kind}_learning_rate")))
         groups = int(setting(self.config, "generator_preferences_per_batch"))
         rng = torch.Generator().manual_seed(self.seed)
-        simplex = torch.distributions.Dirichlet(torch.ones(len(trainer.objective_names)))
+        concentration = 1.0 if self.kind == "hypernet" else float(setting(self.config, "conditioned_concentration"))
+        simplex = torch.distributions.Dirichlet(torch.full((len(self.adapter_trainer.objective_names),),
+                                                           concentration))
 
         def step_fn():
             preferences = simplex.sample((groups,))
@@ -333,4 +345,4 @@ class GeneratorTrainer:
         generate = lambda prefs: network(prefs).detach()  # noqa: E731
         best_state = self._loop(network.state_dict_plain, step_fn, generate, validation, show_progress,
                                 phase="objectives")
-        return HyperNetwork.from_state(best_state)
+        return type(network).from_state(best_state)

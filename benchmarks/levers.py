@@ -1,0 +1,129 @@
+"""Each objective's lever before it is offered: accuracy + X, tuned along the ray from the accuracy vertex to X's
+vertex, over tuning seeds, on the test split.
+
+    python benchmarks/levers.py [--dataset ml-100k] [--objectives exposure,novelty,embedding_diversity,calibration]
+    python benchmarks/levers.py --synthetic long-noitem --objectives exposure,novelty,embedding_diversity
+
+Per objective X: the backbone's metric, X's vertex (w = (0, 1)) with its lever — the improvement over the backbone
+in paired bootstrap standard errors over the test users (target >= 3), per seed —, the ray Spearman of w_X with
+X's metric on the seed means (target >= .9) and its smallest per seed, NDCG@10 at both ends, and the seconds of one
+bank preference (one tuning run at w = (.5, .5)) beside accuracy alone (the same run without X's loss). For exposure
+the table adds RecBole's own TailPercentage@10 and GiniIndex@10 along the ray (do they run through the plugin, and
+agree?).
+
+``--synthetic long-noitem`` builds (once) a dataset unlike ml-100k: 6 000 users, 8 000 items, long session
+histories (about 50 interactions per user), no ``.user`` and no ``.item`` file — no categories at all.
+"""
+import argparse
+import os
+import time
+from typing import Dict, List
+
+import numpy as np
+import torch
+from common import BENCH_DIR, backbone_run, machine, print_table
+from scipy.stats import spearmanr
+from synthetic import Shape, write_dataset
+
+from recbole_paragon import pipeline
+from recbole_paragon.evaluation.levers import bootstrap_difference
+from recbole_paragon.objectives import OBJECTIVES
+
+SYNTHETIC = {"long-noitem": Shape(6_000, 8_000, 200, 300_000, session_length=12.0, min_per_user=20)}
+EXTRA = {"exposure": ["TailPercentage", "GiniIndex"]}
+
+
+def synthetic_data(name: str) -> Dict[str, str]:
+    """Write the synthetic shape (without its .item file) and return its dataset name and data path."""
+    folder = os.path.join(BENCH_DIR, "levers-data")
+    dataset = write_dataset(SYNTHETIC[name], folder)
+    item = os.path.join(folder, dataset, f"{dataset}.item")
+    if os.path.isfile(item):
+        os.remove(item)  # category-free: interactions only
+    return {"dataset": dataset, "data_path": folder}
+
+
+def accuracy_only_seconds(trainer, seed: int) -> float:
+    """One tuning run on the accuracy loss alone (the same steps and batches as a bank preference)."""
+    objectives = trainer.objectives
+    trainer.objectives = objectives[:1]
+    try:
+        start = time.perf_counter()
+        trainer._tune(torch.tensor([1.0]), seed, trainer.steps, (), False, None)
+        return time.perf_counter() - start
+    finally:
+        trainer.objectives = objectives
+
+
+def ray_runs(trainer, points: int, seeds: List[int]):
+    """Test metrics, collected test data of the vertex, and bank-preference seconds, per seed and ray point."""
+    weights = [i / (points - 1) for i in range(points)]
+    metrics, vertices, seconds = [], [], []
+    for seed in seeds:
+        row = []
+        for w in weights:
+            start = time.perf_counter()
+            vector = trainer.tune([1 - w, w], seed=seed)[-1][1]
+            if abs(w - 0.5) < 1e-9:
+                seconds.append(time.perf_counter() - start)
+            row.append(dict(trainer.evaluate_vector(vector, "test")))
+        vertices.append(trainer.split_evaluator.collected(vector, "test"))
+        metrics.append(row)
+    return weights, metrics, vertices, seconds
+
+
+def fmt(values, digits: int = 4) -> str:
+    values = np.asarray(values, dtype=float)
+    return f"{values.mean():.{digits}f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.{digits}f}"
+
+
+def measure(args, name: str, data: Dict[str, str]) -> List[str]:
+    objective = OBJECTIVES[name]
+    key = f"{objective.metric_class.lower()}@10"
+    metrics = ["NDCG", objective.metric_class] + EXTRA.get(name, [])
+    config, _, splits, backbone = backbone_run(args.model, data["dataset"], {
+        "data_path": data["data_path"], "objectives": ["accuracy", name], "metrics": metrics})
+    trainer = pipeline.adapter_trainer(config, backbone["model"], *splits)
+    reference = trainer.split_evaluator.collected(None, "test")
+    plain = dict(trainer.evaluate_vector(None, "test"))
+    weights, runs, vertices, seconds = ray_runs(trainer, args.points, args.seeds)
+    sign = 1.0 if objective.bigger_is_better else -1.0
+    levers = []
+    for vertex in vertices:
+        difference = bootstrap_difference(config, vertex, reference, key, args.bootstrap, 0)
+        levers.append(sign * difference["delta"] / difference["se"])
+    means = [np.mean([run[i][key] for run in runs]) for i in range(len(weights))]
+    per_seed = [spearmanr(weights, [r[key] for r in run]).statistic * sign for run in runs]
+    alone = [accuracy_only_seconds(trainer, seed) for seed in args.seeds]
+    if EXTRA.get(name):
+        extra_keys = [f"{m.lower()}@10" for m in EXTRA[name]]
+        print(f"\n{name}: RecBole's own metrics along the ray (seed means) beside {key}")
+        print_table([[f"{w:.2f}"] + [f"{np.mean([run[i][k] for run in runs]):.4f}" for k in [key] + extra_keys]
+                     for i, w in enumerate(weights)], [f"w_{name}", key] + extra_keys)
+    return [name, key, f"{plain[key]:.4f}", fmt([run[-1][key] for run in runs]), fmt(levers, 1),
+            f"{spearmanr(weights, means).statistic * sign:+.3f}", f"{min(per_seed):+.3f}",
+            f"{plain['ndcg@10']:.4f}", fmt([run[-1]["ndcg@10"] for run in runs]),
+            f"{np.mean(seconds):.2f}", f"{np.mean(alone):.2f}"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="ml-100k")
+    parser.add_argument("--synthetic", choices=sorted(SYNTHETIC), default=None)
+    parser.add_argument("--model", default="ParagonSASRec")
+    parser.add_argument("--objectives", default="exposure,novelty,embedding_diversity,calibration")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="tuning seeds")
+    parser.add_argument("--points", type=int, default=6, help="preferences along the ray, vertices included")
+    parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples of the test users")
+    args = parser.parse_args()
+    data = synthetic_data(args.synthetic) if args.synthetic else {"dataset": args.dataset, "data_path": None}
+    print(f"machine: {machine()}; load {os.getloadavg()[0]:.1f}; dataset {data['dataset']}; seeds {args.seeds}")
+    rows = [measure(args, name, data) for name in args.objectives.split(",")]
+    print()
+    print_table(rows, ["objective", "metric", "backbone", "vertex (mean ± sd)", "lever SE (>= 3)",
+                       "ray Spearman (>= .9)", "worst seed", "NDCG@10 backbone", "NDCG@10 vertex",
+                       "s / bank pref.", "s accuracy only"])
+
+
+if __name__ == "__main__":
+    main()
