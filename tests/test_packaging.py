@@ -8,7 +8,8 @@ import sys
 import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCES = ["setup.py", "setup.cfg", "MANIFEST.in", "README.md", "run_recbole_paragon.py", "recbole_paragon", "properties"]
+SOURCES = ["setup.py", "setup.cfg", "MANIFEST.in", "README.md", "run_recbole_paragon.py", "recbole_paragon",
+           "properties"]
 
 
 def build_wheel(tmp_path) -> str:
