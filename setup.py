@@ -24,6 +24,9 @@ SERVE_REQUIRES = ["fastapi==0.163.2", "uvicorn==0.54.0", "httptools==0.9.0", "uv
 #: The test suite: the service's test client, the fuzzer, the console's browser test (Chromium itself comes from
 #: the system: apt-get install chromium).
 TEST_REQUIRES = ["pytest>=7", "httpx==0.28.1", "hypothesis==6.170.15", "playwright==1.65.2", *SERVE_REQUIRES]
+#: The documentation site (make docs): MkDocs, the Material theme, the API reference from the docstrings.
+DOCS_REQUIRES = ["mkdocs==1.6.1", "mkdocs-material==9.8.2", "pymdown-extensions==13.1.2", "mkdocstrings==1.0.8",
+                 "mkdocstrings-python==2.0.11", "mkdocs-autorefs==1.4.5", "griffelib==2.4.1"]
 
 setup(
     name="recbole-paragon",
@@ -39,6 +42,6 @@ setup(
                   "recbole_paragon.properties": ["*.yaml", "*/*.yaml", "*.test"]},
     py_modules=["run_recbole_paragon"],
     install_requires=INSTALL_REQUIRES,
-    extras_require={"serve": SERVE_REQUIRES, "test": TEST_REQUIRES},
+    extras_require={"serve": SERVE_REQUIRES, "test": TEST_REQUIRES, "docs": DOCS_REQUIRES},
     entry_points={"console_scripts": ["recbole-paragon=run_recbole_paragon:main"]},
 )
