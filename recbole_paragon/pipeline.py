@@ -15,19 +15,19 @@ from typing import Any, Dict, List, Optional
 import torch
 from recbole.utils import init_seed, set_color
 
-from recbole_paragon.artifacts import (BACKBONE_STATE, USER_GROUPS, fingerprint, run_directory, to_jsonable,
-                                       write_json)
+from recbole_paragon.artifacts import (BACKBONE_STATE, USER_GROUPS, fingerprint, read_json, run_directory,
+                                       to_jsonable, write_json)
 from recbole_paragon.baselines import MethodContext, build_methods, run_methods
 from recbole_paragon.bundle import export_bundle
 from recbole_paragon.evaluation.report import summarise, summary_table, write_report
-from recbole_paragon.generators import GeneratedAdapters
+from recbole_paragon.generators import GENERATORS, GeneratedAdapters
 from recbole_paragon.model.auxiliary import check_auxiliary_settings
 from recbole_paragon.objectives import (build_objectives, configured_objectives, objective_metric_classes,
                                         without_categories)
 from recbole_paragon.objectives.side_information import has_item_field, item_field_names
 from recbole_paragon.preference import matches_any, simplex_grid, uniform_preferences
 from recbole_paragon.registry import get_model, get_trainer
-from recbole_paragon.schema import legacy_names
+from recbole_paragon.schema import RENAMED
 from recbole_paragon.settings import setting, settings_with_prefix
 from recbole_paragon.store import (generator_exists, generator_paths, load_backbone, load_generator,
                                    save_generator, saved_backbone_matches, write_backbone_metadata)
@@ -194,13 +194,6 @@ def holdout_preferences(config, num_objectives: int) -> torch.Tensor:
     return torch.zeros(0, num_objectives)
 
 
-#: Prefixes of the settings each kind of generator depends on (its fingerprint).
-GENERATOR_PREFIXES = {"diffusion": ("generator_", "diffusion_", "finetune_", "dit_"),
-                      "hypernet": ("generator_", "hypernet_"), "conditioned": ("generator_", "conditioned_")}
-#: What 0.1 fingerprinted for every generator (under the old names: see :func:`schema.legacy_names`).
-LEGACY_GENERATOR_PREFIXES = ("generator_", "diffusion_", "finetune_", "dit_", "hypernet_")
-
-
 def generator_settings(config, prefixes) -> Dict[str, Any]:
     """The settings with ``prefixes`` a generator's fingerprint covers (safety time caps excluded)."""
     return {k: v for k, v in settings_with_prefix(config, *prefixes).items() if not k.endswith("_time_budget")}
@@ -213,27 +206,23 @@ def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Op
     kind = kind or str(setting(config, "generator"))
     generator_trainer = GeneratorTrainer(config, trainer, bank, kind=kind)
     holdout = holdout_preferences(config, len(trainer.objective_names))
-    common = {
+    settings = {
         "kind": kind,
         "objectives": trainer.objective_names,
         "backbone_fingerprint": trainer.model.backbone_fingerprint(),
         "bank_fingerprint": bank.fingerprint(),
         "holdout": holdout.tolist(),
         "holdout_adapters": int(matches_any(bank.tensors()["preferences"], holdout).sum()),
+        **generator_settings(config, GENERATORS[kind].settings_prefixes),
     }
-    settings = {**common, **generator_settings(config, GENERATOR_PREFIXES[kind])}
     settings_fingerprint = fingerprint(settings)
     if generator_exists(directory, kind):
-        # a generator stored by 0.1 fingerprinted every generator's settings, under their old names
-        legacy = fingerprint(legacy_names({**common, **generator_settings(config, LEGACY_GENERATOR_PREFIXES)}))
-        for stored in (settings_fingerprint, legacy):
-            try:
-                generator, metadata = load_generator(directory, {"settings_fingerprint": stored}, kind)
-                getLogger().info(set_color("reusing generator", "green") + f": {generator_paths(directory, kind)[0]}")
-                return GeneratedAdapters(generator, metadata)
-            except ValueError:
-                continue
-        getLogger().info(f"stored {kind} generator was trained with other settings: training a new one")
+        try:
+            generator, metadata = load_generator(directory, {"settings_fingerprint": settings_fingerprint}, kind)
+            getLogger().info(set_color("reusing generator", "green") + f": {generator_paths(directory, kind)[0]}")
+            return GeneratedAdapters(generator, metadata)
+        except ValueError:
+            getLogger().info(f"stored {kind} generator {stale_generator_reason(directory, kind)}: training a new one")
     start = time.perf_counter()
     generator = generator_trainer.fit(show_progress=show_progress, exclude=holdout)
     metadata = {**settings, "settings_fingerprint": settings_fingerprint, "condition_on_step":
@@ -283,6 +272,17 @@ def evaluate_stage(config, trainer: AdapterTrainer, bank: AdapterBank,
     getLogger().info(set_color("evaluation", "green") + f": {paths}")
     print(table)
     return report
+
+
+def stale_generator_reason(directory: str, kind: str) -> str:
+    """Why a stored generator is not reused: saved by 0.1 (its settings under the names 0.2 renamed), or trained
+    with other settings."""
+    metadata = read_json(generator_paths(directory, kind)[1], "")
+    old = sorted(key for key in metadata if key in RENAMED) if isinstance(metadata, dict) else []
+    if old:
+        return (f"was saved by recbole-paragon 0.1 (its settings carry the old names, e.g. {old[0]} is now "
+                f"{RENAMED[old[0]]}), so its fingerprint cannot match")
+    return "was trained with other settings"
 
 
 def export_stage(config, dataset, trainer: AdapterTrainer, adapters: GeneratedAdapters) -> str:

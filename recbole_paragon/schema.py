@@ -20,7 +20,7 @@ from recbole_paragon.rules import (Rule, anything, as_names, choice, flag, fract
                                    text)
 
 __all__ = ["OLD_NAMES", "RENAMED", "RENAMED_VALUES", "Rule", "SCHEMA", "SettingWarning", "check_setting",
-           "check_settings", "close_keys", "legacy_names", "modernise"]
+           "check_settings", "close_keys", "modernise"]
 
 
 class SettingWarning(UserWarning):
@@ -164,6 +164,7 @@ SCHEMA: Dict[str, Rule] = {
     "hypernet_hidden": COUNT,
     "hypernet_fourier_features": integer(0),
     "hypernet_learning_rate": POSITIVE,
+    "hypernet_concentration": POSITIVE,
     "hypernet_time_budget": number(0, low_open=True, optional=True),
     # conditioned adapter
     "conditioned_fourier_features": integer(0),
@@ -242,11 +243,6 @@ RENAMED_VALUES: Dict[str, Dict[str, str]] = {
 
 #: New key -> its old spelling.
 OLD_NAMES: Dict[str, str] = {new: old for old, new in RENAMED.items()}
-
-
-def legacy_names(settings: Mapping[str, Any]) -> Dict[str, Any]:
-    """``settings`` under the keys of 0.1 (fingerprints of artifacts written before the renaming)."""
-    return {OLD_NAMES.get(key, key): value for key, value in settings.items()}
 
 
 def check_setting(key: str, value: Any) -> Any:

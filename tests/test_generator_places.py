@@ -8,7 +8,6 @@ import torch
 from recbole_paragon.baselines import METHODS
 from recbole_paragon.baselines.generated import Generated
 from recbole_paragon.generators import GENERATORS
-from recbole_paragon.pipeline import GENERATOR_PREFIXES
 from recbole_paragon.schema import SCHEMA
 from recbole_paragon.settings import yaml_defaults
 from recbole_paragon.training.generator_trainer import GeneratorTrainer
@@ -26,7 +25,12 @@ def test_the_schema_offers_it_and_its_settings_have_rules(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_its_settings_enter_the_generator_fingerprint(kind):
-    assert f"{kind}_" in GENERATOR_PREFIXES, f"add '{kind}_' to GENERATOR_PREFIXES in pipeline.py"
+    cls = GENERATORS[kind]
+    assert cls.kind == kind and f"{kind}_" in cls.settings_prefixes, \
+        f"name the class's kind {kind!r} and put '{kind}_' in its settings_prefixes"
+    assert cls.training in ("bank", "objectives"), "say whether it learns from the bank or from the objectives"
+    if cls.training == "objectives":
+        assert callable(getattr(cls, "for_adapter", None)), "an objectives-trained generator builds for_adapter()"
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -37,14 +41,12 @@ def test_the_evaluation_has_a_method_named_after_it(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_the_trainer_runs_its_own_loop(kind):
+def test_the_trainer_runs_the_loop_its_training_names(kind):
     trainer = GeneratorTrainer.__new__(GeneratorTrainer)  # only fit()'s dispatch is exercised
     trainer.kind = kind
     trainer.adapter_trainer = SimpleNamespace(threads=None)
     trainer.split = lambda exclude: ({}, torch.zeros(0, 2))
     trainer.available_rows = lambda exclude=None: {}
-    loops = [name for name in dir(GeneratorTrainer) if name.startswith("_fit_")]
-    for name in loops:
-        setattr(trainer, name, lambda *args, _name=name, **kwargs: _name)
-    assert f"_fit_{kind}" in loops, f"write GeneratorTrainer._fit_{kind} (training/generator_trainer.py)"
-    assert trainer.fit(show_progress=False) == f"_fit_{kind}", "GeneratorTrainer.fit must call it for this kind"
+    trainer._fit_diffusion = lambda *args, **kwargs: "bank"
+    trainer._fit_on_objectives = lambda *args, **kwargs: "objectives"
+    assert trainer.fit(show_progress=False) == GENERATORS[kind].training

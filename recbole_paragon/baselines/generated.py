@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from recbole_paragon.baselines.base import AdaptationMethod, Entry, register, timed
+from recbole_paragon.generators import GENERATORS
 
 
 class Generated(AdaptationMethod):
@@ -22,21 +23,7 @@ class Generated(AdaptationMethod):
         return {"metrics": self.context.evaluate(vectors[0]), "seconds": seconds}
 
 
-@register
-class Diffusion(Generated):
-    name = "diffusion"
-    kind = "diffusion"
-
-
-@register
-class HyperNet(Generated):
-    name = "hypernet"
-    kind = "hypernet"
-
-
-@register
-class Conditioned(Generated):
-    """The preference-conditioned adapter (MultiTRON-style): the cheap competitor to generating parameters."""
-
-    name = "conditioned"
-    kind = "conditioned"
+#: One evaluation method per generator kind, named after it (``diffusion``, ``hypernet``, ``conditioned``...).
+for _kind in GENERATORS:
+    register(type(f"Generated{_kind.title()}", (Generated,), {"name": _kind, "kind": _kind,
+                                                                "__doc__": f"The {_kind} generator's adapter."}))

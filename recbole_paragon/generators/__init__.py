@@ -15,9 +15,10 @@ from recbole_paragon.generators.generated import GeneratedAdapters
 from recbole_paragon.generators.hypernet import HyperNetwork
 from recbole_paragon.generators.tokens import AdapterTokenizer, Normalizer
 
-#: Generator kinds by the name ``generator:`` takes in yaml.
-GENERATORS: Dict[str, type] = {"diffusion": DiffusionGenerator, "hypernet": HyperNetwork,
-                               "conditioned": ConditionedAdapter}
+#: Generator kinds by the name ``generator:`` takes in yaml. Each class names its ``kind``, how it is trained
+#: (``training``: from the bank, or on the objectives through ``for_adapter``) and its ``settings_prefixes``; its
+#: evaluation method, training and fingerprint follow from this table.
+GENERATORS: Dict[str, type] = {cls.kind: cls for cls in (DiffusionGenerator, HyperNetwork, ConditionedAdapter)}
 _STATE_KINDS = {**GENERATORS, "hypernetwork": HyperNetwork}  # "hypernetwork": files saved before 0.2
 
 

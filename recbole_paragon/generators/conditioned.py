@@ -27,6 +27,15 @@ class ConditionedAdapter(PlainStateFile, nn.Module):
     ``U`` starts at zero, so the untrained model returns ``base`` for every preference.
     """
 
+    kind = "conditioned"
+    training = "objectives"  # trained on the preference-weighted objectives directly: GeneratorTrainer
+    settings_prefixes = ("generator_", "conditioned_")
+
+    @classmethod
+    def for_adapter(cls, cond_dim: int, adapter, config) -> "ConditionedAdapter":
+        """A conditioned version of ``adapter``, starting from its current parameters."""
+        return cls(cond_dim, adapter.hidden_size, adapter.adapter_dim, base=adapter.get_vector())
+
     def __init__(self, cond_dim: int, hidden_size: int, adapter_dim: int, fourier_features: Optional[int] = None,
                  base: Optional[torch.Tensor] = None) -> None:
         super().__init__()

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from recbole_paragon.generators import ConditionedAdapter, DiffusionGenerator, HyperNetwork, check_generator_kind
+from recbole_paragon.generators import GENERATORS, DiffusionGenerator, check_generator_kind
 from recbole_paragon.generators.conditions import condition_vectors
 from recbole_paragon.model.adapter import Adapter, apply_adapter_vector
 from recbole_paragon.objectives.base import Scores
@@ -144,7 +144,7 @@ class GeneratorTrainer:
         """Train the configured generator; returns it (best validation state restored)."""
         train, validation = self.split(exclude)
         with torch_threads(self.adapter_trainer.threads):
-            if self.kind == "diffusion":
+            if GENERATORS[self.kind].training == "bank":
                 return self._fit_diffusion(train, validation, show_progress, self.available_rows(exclude))
             return self._fit_on_objectives(validation, show_progress)
 
@@ -309,28 +309,18 @@ class GeneratorTrainer:
                 "seed": self.seed,
                 "num_threads": int(setting(self.config, "sampling_threads"))}
 
-    def _objective_generator(self):
-        """The generator trained on the objectives directly, starting from a fresh adapter: the hypernetwork (an MLP
-        for every parameter) or the conditioned adapter (the preference shifts one bias)."""
-        trainer = self.adapter_trainer
-        adapter: Adapter = trainer.model.adapter
-        adapter.reset_parameters()
-        count = len(trainer.objective_names)
-        if self.kind == "conditioned":
-            return ConditionedAdapter(count, adapter.hidden_size, adapter.adapter_dim, base=adapter.get_vector())
-        return HyperNetwork(count, adapter.num_parameters, hidden=int(setting(self.config, "hypernet_hidden")),
-                            base=adapter.get_vector())
-
     def _fit_on_objectives(self, validation: torch.Tensor, show_progress: bool):
-        """Hypernetwork or conditioned adapter: ``w -> vector`` trained on the preference-weighted objectives with
-        ``w ~ Dirichlet(concentration)`` (1 for the hypernetwork, ``conditioned_concentration`` as MultiTRON)."""
+        """A direct map ``w -> vector`` (hypernetwork, conditioned adapter), from a fresh adapter, trained on the
+        preference-weighted objectives with ``w ~ Dirichlet(<kind>_concentration)``."""
         torch.manual_seed(self.seed)
-        network = self._objective_generator()
+        adapter: Adapter = self.adapter_trainer.model.adapter
+        adapter.reset_parameters()
+        network = GENERATORS[self.kind].for_adapter(len(self.adapter_trainer.objective_names), adapter, self.config)
         optimizer = torch.optim.Adam(network.parameters(), lr=float(setting(self.config,
                                                                             f"{self.kind}_learning_rate")))
         groups = int(setting(self.config, "generator_preferences_per_batch"))
         rng = torch.Generator().manual_seed(self.seed)
-        concentration = 1.0 if self.kind == "hypernet" else float(setting(self.config, "conditioned_concentration"))
+        concentration = float(setting(self.config, f"{self.kind}_concentration"))
         simplex = torch.distributions.Dirichlet(torch.full((len(self.adapter_trainer.objective_names),),
                                                            concentration))
 
