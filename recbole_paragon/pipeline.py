@@ -25,7 +25,7 @@ from recbole_paragon.model.auxiliary import check_auxiliary_settings
 from recbole_paragon.objectives import (build_objectives, configured_objectives, objective_metric_classes,
                                         without_categories)
 from recbole_paragon.objectives.side_information import has_item_field, item_field_names
-from recbole_paragon.preference import matches_any, simplex_grid, uniform_preferences
+from recbole_paragon.preference import matches_any, ray_preferences, simplex_grid, uniform_preferences
 from recbole_paragon.registry import get_model, get_trainer
 from recbole_paragon.schema import RENAMED
 from recbole_paragon.settings import setting, settings_with_prefix
@@ -179,11 +179,14 @@ def bank_stage(config, trainer: AdapterTrainer) -> AdapterBank:
 
 def evaluation_preferences(config, num_objectives: int) -> torch.Tensor:
     """Unseen test preferences: ``w₁ = i/10`` for two objectives, a simplex grid for more (``evaluation_grid_*``), or
-    ``evaluation_sample`` preferences drawn uniformly inside the simplex, none a bank preference."""
+    ``evaluation_sample`` preferences drawn uniformly inside the simplex and ``evaluation_rays`` rays per objective
+    (:func:`~recbole_paragon.preference.ray_preferences`), none a bank preference."""
     count = setting(config, "evaluation_sample")
     if count is not None:
-        return uniform_preferences(num_objectives, int(count), int(setting(config, "seed")),
-                                   avoid=bank_grid(config, num_objectives))
+        seed = int(setting(config, "seed"))
+        rays = ray_preferences(num_objectives, int(setting(config, "evaluation_rays")), seed)
+        return torch.cat([uniform_preferences(num_objectives, int(count), seed, avoid=bank_grid(config, num_objectives)),
+                          rays[~matches_any(rays, bank_grid(config, num_objectives))]])
     return simplex_grid(num_objectives, float(setting(config, "evaluation_grid_step")),
                         float(setting(config, "evaluation_grid_offset")))
 

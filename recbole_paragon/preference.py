@@ -158,3 +158,20 @@ def uniform_preferences(num_objectives: int, count: int, seed: int, avoid: Optio
             batch = batch[~matches_any(batch, avoid.float())]
         drawn.append(batch)
     return torch.cat(drawn)[:count].float()
+
+
+def ray_preferences(num_objectives: int, rays: int, seed: int, points: int = 4) -> torch.Tensor:
+    """``rays`` rays per objective ``i``: a direction ``d`` drawn uniformly on the face without ``i`` and the
+    preferences ``t·e_i + (1 − t)·d`` for ``points`` values of ``t`` in [0.2, 0.8] (seeded): along a ray only
+    ``w_i`` moves, so its metric's Spearman with ``w_i`` measures control of that objective alone."""
+    generator = torch.Generator().manual_seed(int(seed) + 7919)  # another stream than the uniform sample
+    weights = torch.linspace(0.2, 0.8, points)
+    rows = []
+    for index in range(num_objectives):
+        for _ in range(rays):
+            direction = -torch.log(torch.rand(num_objectives, generator=generator).clamp_min(1e-12))
+            direction[index] = 0.0
+            direction = direction / direction.sum()
+            vertex = simplex_vertices(num_objectives)[index]
+            rows.append(weights[:, None] * vertex + (1 - weights[:, None]) * direction)
+    return torch.cat(rows) if rows else torch.zeros(0, num_objectives)

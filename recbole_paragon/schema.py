@@ -180,6 +180,7 @@ SCHEMA: Dict[str, Rule] = {
     "evaluation_grid_step": number(0, 1, low_open=True),
     "evaluation_grid_offset": number(0, 1, high_open=True),
     "evaluation_sample": integer(1, optional=True),
+    "evaluation_rays": integer(0),
     "evaluation_holdout": flag(),
     "evaluation_methods": names(),
     "evaluation_retune_seeds": integers(0),

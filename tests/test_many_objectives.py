@@ -9,7 +9,8 @@ import torch
 from conftest import run_on_backbone_copy
 from recbole_paragon.generators import ConditionedAdapter, generator_from_state
 from recbole_paragon.model.adapter import Adapter
-from recbole_paragon.preference import budgeted_preferences, matches_any, normalize_preference, uniform_preferences
+from recbole_paragon.preference import (budgeted_preferences, matches_any, normalize_preference, ray_preferences,
+                                        uniform_preferences)
 from recbole_paragon.training.bank_interpolation import barycentric_weights
 
 from test_adapter_bank import tuned_trainer
@@ -35,6 +36,17 @@ def test_uniform_test_preferences_are_seeded_and_never_a_bank_preference():
     assert torch.equal(drawn, uniform_preferences(5, 25, seed=7, avoid=bank))
     assert not matches_any(drawn, bank).any()
     assert not matches_any(uniform_preferences(5, 5, seed=7, avoid=drawn[:5]), drawn[:5]).any()
+
+
+def test_rays_move_one_weight_while_the_others_keep_their_ratio():
+    rays = ray_preferences(4, 2, seed=1)
+    assert rays.shape == (4 * 2 * 4, 4) and torch.allclose(rays.sum(1), torch.ones(len(rays)))
+    for start in range(0, len(rays), 4):
+        ray, index = rays[start:start + 4], start // 8
+        assert ray[:, index].tolist() == pytest.approx([0.2, 0.4, 0.6, 0.8])
+        others = torch.cat([ray[:, :index], ray[:, index + 1:]], 1)
+        assert torch.allclose(others / others.sum(1, keepdim=True), (others / others.sum(1, keepdim=True))[:1])
+    assert torch.equal(rays, ray_preferences(4, 2, seed=1)) and not torch.equal(rays, ray_preferences(4, 2, seed=2))
 
 
 def test_a_preference_of_the_wrong_length_names_k_and_the_objectives():
@@ -83,14 +95,14 @@ def test_four_objectives_end_to_end_with_a_budgeted_bank(tiny_backbone_dir, tmp_
     methods = ["diffusion", "conditioned", "retune", "barycentric_soup", "soup", "backbone"]
     config, _ = run_on_backbone_copy(tiny_backbone_dir, tmp_path, {
         "objectives": ["accuracy", "diversity", "exposure", "calibration"], "bank_budget": 8, "adapter_steps": 20,
-        "bank_checkpoints": [10], "evaluation_sample": 3, "evaluation_methods": methods,
+        "bank_checkpoints": [10], "evaluation_sample": 3, "evaluation_rays": 1, "evaluation_methods": methods,
         "evaluation_retune_seeds": [0], "generator_validation_fraction": 0.0, "generator_steps": 20,
         "generator_eval_interval": 20, "finetune_steps": 5, "diffusion_batch_size": 16, "dit_d_model": 32,
         "dit_n_layers": 1, "dit_n_heads": 2, "diffusion_timesteps": 50, "lever_bootstrap": 20,
         "export_grid_step": 0.5})
     run_dir = config["run_dir"]
     report = json.load(open(os.path.join(run_dir, "report.json")))
-    assert set(report["methods"]) == set(methods) and len(report["methods"]["diffusion"]) == 3
+    assert set(report["methods"]) == set(methods) and len(report["methods"]["diffusion"]) == 3 + 4 * 4
     assert len(report["hypervolume_reference"]["metrics"]) == 4 and report["hypervolume"]["diffusion"] >= 0
     assert set(report["ray_spearman"]["diffusion"]) == set(config["objectives"])
     assert os.path.isfile(os.path.join(run_dir, "pairs.png"))

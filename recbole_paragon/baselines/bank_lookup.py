@@ -6,7 +6,7 @@ import torch
 
 from recbole_paragon.baselines.base import AdaptationMethod, Entry, register, timed
 from recbole_paragon.preference import SAME_PREFERENCE, preference_distances
-from recbole_paragon.training.bank_interpolation import barycentric_weights
+from recbole_paragon.training.bank_interpolation import barycentric_weights, cell_weights, delaunay
 
 
 @register
@@ -57,14 +57,20 @@ class BarycentricSoup(AdaptationMethod):
 
     name = "barycentric_soup"
 
+    def prepare(self) -> None:
+        """The bank's cells, found once (a deployed lookup would keep them)."""
+        bank = self.context.lookup_preferences.double()[:, :-1]
+        self.triangulation = delaunay(bank) if bank.shape[1] >= 2 else None
+
     def adapt(self, preference: torch.Tensor) -> Entry:
         context = self.context
 
         def blend():
-            bank = context.lookup_preferences.double()
-            weights = barycentric_weights(bank[:, :-1], preference[None, :-1].double())[0].float()
-            if weights.sum() < 0.5:
-                weights = torch.zeros(len(bank))
+            query = preference[None, :-1].double()
+            weights = (cell_weights(self.triangulation, query) if self.triangulation is not None else
+                       barycentric_weights(context.lookup_preferences.double()[:, :-1], query))[0].float()
+            if weights.sum() < 0.5:  # outside the bank's hull: the nearest adapter
+                weights = torch.zeros(len(context.lookup_preferences))
                 weights[preference_distances(preference[None], context.lookup_preferences)[0].argmin()] = 1.0
             return weights @ context.lookup_vectors
 

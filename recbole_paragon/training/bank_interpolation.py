@@ -60,17 +60,28 @@ def barycentric_weights(points: torch.Tensor, queries: torch.Tensor) -> torch.Te
         rows = torch.nonzero(inside & ~exact).flatten()
         weights[rows, above.indices[rows]] += 1.0 - share[rows]
         return weights
+    triangulation = delaunay(points)
+    return weights if triangulation is None else cell_weights(triangulation, queries)
+
+
+def delaunay(points: torch.Tensor) -> Optional[Delaunay]:
+    """The Delaunay triangulation of ``points [P, d]`` (d >= 2), or None when they are too few or flat."""
     try:
-        triangulation = Delaunay(points.numpy())
-    except QhullError:  # too few or flat bank preferences on this face: nothing to interpolate
-        return weights
+        return Delaunay(points.numpy())
+    except QhullError:
+        return None
+
+
+def cell_weights(triangulation: Delaunay, queries: torch.Tensor) -> torch.Tensor:
+    """``[Q, P]`` barycentric weights of ``queries [Q, d]`` in the cells of ``triangulation`` (zeros outside)."""
+    weights = torch.zeros(len(queries), len(triangulation.points), dtype=queries.dtype)
     cells = triangulation.find_simplex(queries.numpy(), tol=SAME_PREFERENCE)
     for row, cell in enumerate(cells.tolist()):
         if cell < 0:
             continue
         transform = triangulation.transform[cell]
         partial = transform[:-1] @ (queries[row].numpy() - transform[-1])
-        coordinates = torch.tensor([*partial, 1.0 - partial.sum()], dtype=points.dtype).clamp_min(0.0)
+        coordinates = torch.tensor([*partial, 1.0 - partial.sum()], dtype=queries.dtype).clamp_min(0.0)
         weights[row, torch.from_numpy(triangulation.simplices[cell])] = coordinates / coordinates.sum()
     return weights
 
