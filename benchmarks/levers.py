@@ -2,17 +2,19 @@
 vertex, over tuning seeds, on the test split.
 
     python benchmarks/levers.py [--dataset ml-100k] [--objectives exposure,novelty,embedding_diversity,calibration]
-    python benchmarks/levers.py --synthetic long-noitem --objectives exposure,novelty,embedding_diversity
+    python benchmarks/levers.py --synthetic long --objectives exposure,novelty,embedding_diversity
 
 Per objective X: the backbone's metric, X's vertex (w = (0, 1)) with its lever — the improvement over the backbone
 in paired bootstrap standard errors over the test users (target >= 3), per seed —, the ray Spearman of w_X with
 X's metric on the seed means (target >= .9) and its smallest per seed, NDCG@10 at both ends, and the seconds of one
-bank preference (one tuning run at w = (.5, .5)) beside accuracy alone (the same run without X's loss). For exposure
+bank preference (a tuning run at an interior point of the ray, mean) beside accuracy alone (the same run without X's loss). For exposure
 the table adds RecBole's own TailPercentage@10 and GiniIndex@10 along the ray (do they run through the plugin, and
-agree?).
+agree?), and every row what the vertex does to the gap between the most active 20 % of users and the rest
+(GroupGap@10, ``group_by: activity``): does an item-side objective change what the user groups get?
 
-``--synthetic long-noitem`` builds (once) a dataset unlike ml-100k: 6 000 users, 8 000 items, long session
-histories (about 50 interactions per user), no ``.user`` and no ``.item`` file — no categories at all.
+``--synthetic long`` builds (once, benchmarks/synthetic.py) a dataset unlike ml-100k: 6 000 users, 8 000 items, long
+session histories (about 50 interactions per user), and uses its copy with no ``.user`` and no ``.item`` file — no
+categories at all.
 """
 import argparse
 import os
@@ -23,24 +25,19 @@ import numpy as np
 import torch
 from common import BENCH_DIR, backbone_run, machine, print_table
 from scipy.stats import spearmanr
-from synthetic import Shape, write_dataset
+from synthetic import SHAPES, without_item_file, write_dataset
 
 from recbole_paragon import pipeline
 from recbole_paragon.evaluation.levers import bootstrap_difference
 from recbole_paragon.objectives import OBJECTIVES
 
-SYNTHETIC = {"long-noitem": Shape(6_000, 8_000, 200, 300_000, session_length=12.0, min_per_user=20)}
 EXTRA = {"exposure": ["TailPercentage", "GiniIndex"]}
 
 
 def synthetic_data(name: str) -> Dict[str, str]:
-    """Write the synthetic shape (without its .item file) and return its dataset name and data path."""
-    folder = os.path.join(BENCH_DIR, "levers-data")
-    dataset = write_dataset(SYNTHETIC[name], folder)
-    item = os.path.join(folder, dataset, f"{dataset}.item")
-    if os.path.isfile(item):
-        os.remove(item)  # category-free: interactions only
-    return {"dataset": dataset, "data_path": folder}
+    """Write the synthetic shape and return the dataset name and data path of its interactions-only copy."""
+    folder = os.path.join(BENCH_DIR, "synthetic-data")
+    return {"dataset": without_item_file(folder, write_dataset(SHAPES[name], folder)), "data_path": folder}
 
 
 def accuracy_only_seconds(trainer, seed: int) -> float:
@@ -64,7 +61,7 @@ def ray_runs(trainer, points: int, seeds: List[int]):
         for w in weights:
             start = time.perf_counter()
             vector = trainer.tune([1 - w, w], seed=seed)[-1][1]
-            if abs(w - 0.5) < 1e-9:
+            if 0 < w < 1:  # a bank preference with both objectives weighted
                 seconds.append(time.perf_counter() - start)
             row.append(dict(trainer.evaluate_vector(vector, "test")))
         vertices.append(trainer.split_evaluator.collected(vector, "test"))
@@ -80,9 +77,10 @@ def fmt(values, digits: int = 4) -> str:
 def measure(args, name: str, data: Dict[str, str]) -> List[str]:
     objective = OBJECTIVES[name]
     key = f"{objective.metric_class.lower()}@10"
-    metrics = ["NDCG", objective.metric_class] + EXTRA.get(name, [])
+    metrics = ["NDCG", objective.metric_class, "GroupGap"] + EXTRA.get(name, [])
     config, _, splits, backbone = backbone_run(args.model, data["dataset"], {
-        "data_path": data["data_path"], "objectives": ["accuracy", name], "metrics": metrics})
+        "data_path": data["data_path"], "objectives": ["accuracy", name], "metrics": metrics,
+        "group_by": "activity"})
     trainer = pipeline.adapter_trainer(config, backbone["model"], *splits)
     reference = trainer.split_evaluator.collected(None, "test")
     plain = dict(trainer.evaluate_vector(None, "test"))
@@ -103,13 +101,14 @@ def measure(args, name: str, data: Dict[str, str]) -> List[str]:
     return [name, key, f"{plain[key]:.4f}", fmt([run[-1][key] for run in runs]), fmt(levers, 1),
             f"{spearmanr(weights, means).statistic * sign:+.3f}", f"{min(per_seed):+.3f}",
             f"{plain['ndcg@10']:.4f}", fmt([run[-1]["ndcg@10"] for run in runs]),
+            f"{plain['groupgap@10']:.4f} -> {fmt([run[-1]['groupgap@10'] for run in runs])}",
             f"{np.mean(seconds):.2f}", f"{np.mean(alone):.2f}"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="ml-100k")
-    parser.add_argument("--synthetic", choices=sorted(SYNTHETIC), default=None)
+    parser.add_argument("--synthetic", choices=sorted(SHAPES), default=None, help="a synthetic shape, interactions only")
     parser.add_argument("--model", default="ParagonSASRec")
     parser.add_argument("--objectives", default="exposure,novelty,embedding_diversity,calibration")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="tuning seeds")
@@ -122,7 +121,7 @@ def main() -> None:
     print()
     print_table(rows, ["objective", "metric", "backbone", "vertex (mean ± sd)", "lever SE (>= 3)",
                        "ray Spearman (>= .9)", "worst seed", "NDCG@10 backbone", "NDCG@10 vertex",
-                       "s / bank pref.", "s accuracy only"])
+                       "GroupGap@10 (activity) backbone -> vertex", "s / bank pref.", "s accuracy only"])
 
 
 if __name__ == "__main__":

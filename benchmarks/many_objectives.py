@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from common import BENCH_DIR, machine, parsed_settings, print_table
 from scipy.stats import spearmanr
+from synthetic import SHAPES, write_dataset
 
 from recbole_paragon import run_recbole_paragon
 from recbole_paragon.artifacts import BACKBONE_CHECKPOINT, BACKBONE_METADATA, BACKBONE_STATE
@@ -140,6 +141,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--data_path", default=None)
+    parser.add_argument("--synthetic", choices=sorted(SHAPES), default=None, help="a synthetic shape (with topics)")
     parser.add_argument("--model", default="ParagonSASRec")
     parser.add_argument("--objectives", default="accuracy,diversity,exposure,calibration")
     parser.add_argument("--budgets", type=int, nargs="+", default=[10, 30, 100])
@@ -154,6 +156,9 @@ def main() -> None:
     args = parser.parse_args()
     objectives = args.objectives.split(",")
     extra = parsed_settings(args.set)
+    if args.synthetic:
+        args.data_path = os.path.join(BENCH_DIR, "synthetic-data")
+        args.dataset = write_dataset(SHAPES[args.synthetic], args.data_path)
     tag = f"many-{args.dataset}-" + "-".join(o[:4] for o in objectives)
     if args.set:  # a short, stable name for the extra settings (printed below)
         tag += "-" + hashlib.sha1(" ".join(args.set).encode()).hexdigest()[:8]

@@ -58,11 +58,12 @@ def check_side_information(config, dataset) -> List[str]:
 
 
 def resolve_categories(config, dataset) -> List[str]:
-    """``category_field`` absent from the ``.item`` file: its only ``token_seq`` field is used instead; with none,
-    default objectives that read categories give way to ones that need none (objectives the user set are left to
-    fail with a clear error)."""
+    """The default ``category_field`` absent from the ``.item`` file: its only ``token_seq`` field is used instead;
+    with none, default objectives that read categories give way to ones that need none (a field or objectives the
+    user set are left to fail with a clear error)."""
     field = setting(config, "category_field")
-    if has_item_field(dataset, field):
+    given = getattr(config, "external_config_dict", {})
+    if has_item_field(dataset, field) or "category_field" in given:  # a field the user named is theirs to fix
         return []
     candidates = item_field_names(dataset, "token_seq")
     if len(candidates) == 1:
@@ -70,7 +71,7 @@ def resolve_categories(config, dataset) -> List[str]:
         return [f"category_field={field!r} is not a field of {dataset.dataset_name}'s .item file: using its only "
                 f"token_seq field {candidates[0]!r} for item categories"]
     names = configured_objectives(config)
-    if "objectives" in getattr(config, "external_config_dict", {}) or without_categories(names) == names:
+    if "objectives" in given or without_categories(names) == names:
         return []
     config["objectives"] = without_categories(names)
     return [f"{dataset.dataset_name} has no item categories (category_field={field!r}): the objectives are "

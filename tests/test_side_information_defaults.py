@@ -96,7 +96,7 @@ def test_categories_on_few_items_are_reported_with_what_would_serve(tmp_path, mo
     assert dense == []
 
 
-def test_every_lever_is_stored_and_a_dead_one_warns_naming_it(paragon_run, caplog):
+def test_every_lever_is_stored_and_a_dead_one_warns_naming_it(paragon_run):
     result = run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], {
         **paragon_run, "stage": "bank", "bank_grid_step": 0.5, "lever_bootstrap": 50,
         "objectives": ["accuracy", "fairness"], "lever_min_se": 1000.0})
@@ -106,5 +106,4 @@ def test_every_lever_is_stored_and_a_dead_one_warns_naming_it(paragon_run, caplo
     assert levers["objectives"]["accuracy"]["reference"] == "fairness vertex"
     assert f"fairness has no lever on this data: its vertex moves groupgap@10 by {fairness['lever_se']:.1f} " \
            "standard errors from the backbone (< 1000)" in " ".join(levers["warnings"])
-    assert any("fairness has no lever" in record.message for record in caplog.records)
     assert result["bank"].levers["bank_fingerprint"] == result["bank"].fingerprint()

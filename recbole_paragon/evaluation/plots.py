@@ -86,10 +86,10 @@ def ternary_plots(report: Mapping[str, Any], directory: str) -> Dict[str, str]:
     return paths
 
 
-def pairs_plot(report: Mapping[str, Any], path: str, methods: Sequence[str] = ("retune", "diffusion")) -> str:
-    """Every pair of objective metrics in its own panel (K objectives: K(K−1)/2 panels), each method's test points
+def pairs_plot(report: Mapping[str, Any], keys: Sequence[str], path: str,
+               methods: Sequence[str] = ("retune", "diffusion")) -> str:
+    """Every pair of the metrics ``keys`` in its own panel (K objectives: K(K−1)/2 panels), each method's test points
     as a scatter: how K > 2 objectives trade off, pair by pair. Returns ``path``."""
-    keys = list(report["hypervolume_reference"]["metrics"])
     pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]]
     shown = [m for m in methods if report.get("methods", {}).get(m)] or list(report.get("methods", {}))[:2]
     columns = min(3, len(pairs))

@@ -273,6 +273,7 @@ def write_report(directory: str, report: Mapping[str, Any]) -> Dict[str, str]:
         paths["plot"] = pareto_plot(fronts, x_key, y_key, os.path.join(directory, "pareto.png"))
     if len(objective_metrics(clean)) == 3 and clean.get("objectives"):
         paths.update(ternary_plots(clean, directory))
-    if len(objective_metrics(clean)) >= 3:
-        paths["pairs"] = pairs_plot(clean, os.path.join(directory, "pairs.png"))
+    objective_keys = (clean.get("hypervolume_reference") or {}).get("metrics") or []
+    if len(objective_keys) >= 3:  # one panel per pair of the objectives' metrics
+        paths["pairs"] = pairs_plot(clean, objective_keys, os.path.join(directory, "pairs.png"))
     return paths

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from recbole_paragon.objectives.base import CachedBatch, Objective, Scores
+from recbole_paragon.objectives.base import CachedBatch, Scores
 from recbole_paragon.objectives.category_index import distinct_category_ids
 from recbole_paragon.objectives.side_information import (category_share, item_category_tokens,
                                                          user_category_profiles)
-from recbole_paragon.objectives.soft_rank import in_top_k, soft_rank
+from recbole_paragon.objectives.soft_rank import ListObjective
 from recbole_paragon.settings import setting
 
 
@@ -36,7 +36,7 @@ def miscalibration(profile: torch.Tensor, mix: torch.Tensor, alpha: float) -> to
     return terms.sum(1)
 
 
-class Calibration(Objective):
+class Calibration(ListObjective):
     """Soft miscalibration of the top-K against the user's history (smaller is better)."""
 
     name = "calibration"
@@ -52,18 +52,12 @@ class Calibration(Objective):
         self.category_ids = distinct_category_ids(tokens)
         self.profiles = user_category_profiles(dataset, self.category_ids)
         self.alpha = float(setting(config, "calibration_alpha"))
-        self.tau = float(setting(config, "calibration_temperature"))
-        self.candidates = int(setting(config, "calibration_candidates"))
-        if self.candidates < self.topk:
-            raise ValueError(f"calibration_candidates={self.candidates} must be >= the first topk ({self.topk})")
 
     def side_information_share(self):
         return category_share(self.category_ids), f"items carry a category (category_field={self.field!r})"
 
     def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: Scores) -> torch.Tensor:
-        candidates = batch.candidates[:, :self.candidates]
-        weights = in_top_k(soft_rank(scores.of_candidates(batch.candidates, self.candidates), self.tau), self.topk,
-                           self.tau)
+        candidates, weights = self.top_k(batch, scores)
         ids = self.category_ids.to(candidates.device)[candidates]
         mix = list_category_mix(weights, ids, self.profiles.shape[1])
         return miscalibration(self.profiles.to(candidates.device)[batch.users], mix, self.alpha).mean()

@@ -12,9 +12,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from recbole_paragon.objectives.base import CachedBatch, Objective, Scores
-from recbole_paragon.objectives.soft_rank import in_top_k, soft_rank
-from recbole_paragon.settings import setting
+from recbole_paragon.objectives.base import CachedBatch, Scores
+from recbole_paragon.objectives.soft_rank import ListObjective
 
 
 def pairwise_distance(unit: torch.Tensor) -> torch.Tensor:
@@ -29,7 +28,7 @@ def soft_ild(weights: torch.Tensor, distance: torch.Tensor) -> torch.Tensor:
     return (pair * distance).sum((1, 2)) / pair.sum((1, 2)).clamp_min(1e-12)
 
 
-class EmbeddingDiversity(Objective):
+class EmbeddingDiversity(ListObjective):
     """Minus the soft intra-list cosine distance of the top-K over the backbone's item embeddings."""
 
     name = "embedding_diversity"
@@ -38,17 +37,10 @@ class EmbeddingDiversity(Objective):
 
     def __init__(self, config, dataset, model) -> None:
         super().__init__(config, dataset, model)
-        self.tau = float(setting(config, "embedding_diversity_temperature"))
-        self.candidates = int(setting(config, "embedding_diversity_candidates"))
-        if self.candidates < self.topk:
-            raise ValueError(f"embedding_diversity_candidates={self.candidates} must be >= the first topk "
-                             f"({self.topk})")
         self._unit = None if model is None else F.normalize(model.item_vectors().detach(), dim=-1)
 
     def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: Scores) -> torch.Tensor:
         if self._unit is None:
             self._unit = F.normalize(scores.model.item_vectors().detach(), dim=-1)
-        candidates = batch.candidates[:, :self.candidates]
-        weights = in_top_k(soft_rank(scores.of_candidates(batch.candidates, self.candidates), self.tau), self.topk,
-                           self.tau)
+        candidates, weights = self.top_k(batch, scores)
         return -soft_ild(weights, pairwise_distance(self._unit[candidates])).mean()

@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import torch
 
-from recbole_paragon.objectives.base import CachedBatch, Objective, Scores
+from recbole_paragon.objectives.base import CachedBatch, Scores
 from recbole_paragon.objectives.side_information import item_popularity, tail_items
-from recbole_paragon.objectives.soft_rank import discount, in_top_k, soft_rank
+from recbole_paragon.objectives.soft_rank import ListObjective, discount, in_top_k, soft_rank
 from recbole_paragon.settings import setting
 
 
 def soft_exposure(scores: torch.Tensor, k: int, tau: float) -> torch.Tensor:
-    """Each candidate's soft share of a top-``k`` list's discounted exposure ``[B, M]`` (each row sums to 1, so the
+    """Each candidate's soft share of a top-``k`` list's discounted exposure ``[B, M]``."""
+    return exposure_shares(soft_rank(scores, tau), k, tau)
+
+
+def exposure_shares(rank: torch.Tensor, k: int, tau: float) -> torch.Tensor:
+    """Soft discounted exposure of candidates of soft ``rank`` in a top-``k`` list, each row summing to 1 (so the
     loss cannot gain by blurring ranks into more or less total exposure)."""
-    rank = soft_rank(scores, tau)
     exposure = in_top_k(rank, k, tau) * discount(rank)
     return exposure / exposure.sum(1, keepdim=True).clamp_min(1e-12)
 
 
-class Exposure(Objective):
+class Exposure(ListObjective):
     """Minus the soft discounted share of the top-K that goes to long-tail items."""
 
     name = "exposure"
@@ -34,12 +38,8 @@ class Exposure(Objective):
     def __init__(self, config, dataset, model) -> None:
         super().__init__(config, dataset, model)
         self.tail = tail_items(item_popularity(dataset), float(setting(config, "exposure_head_share")))
-        self.tau = float(setting(config, "exposure_temperature"))
-        self.candidates = int(setting(config, "exposure_candidates"))
-        if self.candidates < self.topk:
-            raise ValueError(f"exposure_candidates={self.candidates} must be >= the first topk ({self.topk})")
 
     def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: Scores) -> torch.Tensor:
-        candidates = batch.candidates[:, :self.candidates]
-        exposure = soft_exposure(scores.of_candidates(batch.candidates, self.candidates), self.topk, self.tau)
+        candidates, rank = self.ranked(batch, scores)
+        exposure = exposure_shares(rank, self.topk, self.tau)
         return -(exposure * self.tail.to(candidates.device)[candidates].float()).sum(1).mean()

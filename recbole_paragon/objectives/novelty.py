@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import torch
 
-from recbole_paragon.objectives.base import CachedBatch, Objective, Scores
+from recbole_paragon.objectives.base import CachedBatch, Scores
 from recbole_paragon.objectives.side_information import item_popularity, self_information
-from recbole_paragon.objectives.soft_rank import in_top_k, soft_rank
-from recbole_paragon.settings import setting
+from recbole_paragon.objectives.soft_rank import ListObjective
 
 
-class Novelty(Objective):
+class Novelty(ListObjective):
     """Minus the soft mean normalised self-information of the top-K."""
 
     name = "novelty"
@@ -26,14 +25,8 @@ class Novelty(Objective):
         super().__init__(config, dataset, model)
         information = self_information(item_popularity(dataset))
         self.information = information / information.max().clamp_min(1e-12)
-        self.tau = float(setting(config, "novelty_temperature"))
-        self.candidates = int(setting(config, "novelty_candidates"))
-        if self.candidates < self.topk:
-            raise ValueError(f"novelty_candidates={self.candidates} must be >= the first topk ({self.topk})")
 
     def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: Scores) -> torch.Tensor:
-        candidates = batch.candidates[:, :self.candidates]
-        weight = in_top_k(soft_rank(scores.of_candidates(batch.candidates, self.candidates), self.tau), self.topk,
-                          self.tau)
+        candidates, weight = self.top_k(batch, scores)
         weight = weight / weight.sum(1, keepdim=True).clamp_min(1e-12)  # a soft mean: no gain from blurring ranks
         return -(weight * self.information.to(candidates.device)[candidates]).sum(1).mean()
