@@ -83,7 +83,7 @@ def test_miscalibration_by_hand():
     values = miscalibration_at_k(lists, users, categories, profiles, 2, alpha)
     off = 0.5 * math.log(0.5 / ((1 - alpha) * 1 + alpha * 0.5)) + 0.5 * math.log(0.5 / (alpha * 0.5))
     assert values.tolist() == pytest.approx([0.0, off], abs=1e-6)
-    mix = list_category_mix(torch.tensor([[1.0, 1.0]]), categories[lists[:1]], 3)
+    mix = list_category_mix(torch.tensor([[1.0, 1.0]]), categories[lists[:1]], 3, 2)
     assert miscalibration(profiles[1:], mix, alpha).item() == pytest.approx(0.0, abs=1e-6)
 
 

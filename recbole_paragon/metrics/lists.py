@@ -30,7 +30,7 @@ def miscalibration_at_k(topk_items: Tensor, users: Tensor, item_categories: Tens
                         alpha: float) -> Tensor:
     """Per-user ``KL(p || (1 − α) q + α p)`` of the top-k's category mix ``q`` against the profile ``p``."""
     ids = distinct_category_ids(item_categories).to(topk_items.device)[topk_items[:, :k]]
-    mix = list_category_mix(torch.ones(ids.shape[:2], device=ids.device), ids, profiles.shape[1])
+    mix = list_category_mix(torch.ones(ids.shape[:2], device=ids.device), ids, profiles.shape[1], k)
     return miscalibration(profiles.to(topk_items.device)[users], mix, alpha)
 
 

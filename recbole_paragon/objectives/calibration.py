@@ -18,14 +18,16 @@ from recbole_paragon.objectives.soft_rank import ListObjective
 from recbole_paragon.settings import setting
 
 
-def list_category_mix(weights: torch.Tensor, ids: torch.Tensor, width: int) -> torch.Tensor:
-    """``q`` ``[B, width]``: the category mix of lists whose items ``[B, M]`` (category ids ``[B, M, c]``) carry
-    ``weights``; an item's categories share its weight, uncategorised items dilute the mix."""
+def list_category_mix(weights: torch.Tensor, ids: torch.Tensor, width: int, k: int) -> torch.Tensor:
+    """``q`` ``[B, width]``: the category mix of lists of ``k`` whose items ``[B, M]`` (category ids ``[B, M, c]``)
+    carry ``weights``; an item's categories share its weight, uncategorised items dilute the mix. The mix is divided
+    by ``max(Σ weights, k)``: soft weights blurred below a full list leave mass missing (no gain from blurring the
+    ranks into a smooth average of every candidate), weights above it are scaled to a distribution."""
     share = (ids > 0).float() / (ids > 0).sum(-1, keepdim=True).clamp_min(1)
     mix = torch.zeros(ids.shape[0], width, device=ids.device)
     mix.scatter_add_(1, ids.flatten(1), (weights[:, :, None] * share).flatten(1))
     mix[:, 0] = 0.0
-    return mix / weights.sum(1, keepdim=True).clamp_min(1e-12)
+    return mix / weights.sum(1, keepdim=True).clamp_min(float(k))
 
 
 def miscalibration(profile: torch.Tensor, mix: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -59,5 +61,5 @@ class Calibration(ListObjective):
     def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: Scores) -> torch.Tensor:
         candidates, weights = self.top_k(batch, scores)
         ids = self.category_ids.to(candidates.device)[candidates]
-        mix = list_category_mix(weights, ids, self.profiles.shape[1])
+        mix = list_category_mix(weights, ids, self.profiles.shape[1], self.topk)
         return miscalibration(self.profiles.to(candidates.device)[batch.users], mix, self.alpha).mean()
