@@ -17,10 +17,13 @@ from run_recbole_paragon import wants_service
 W = [0.4, 0.6]
 
 
+LOCAL = "http://127.0.0.1"  # the Host header must be an allowed name (serve_allowed_hosts)
+
+
 @pytest.fixture(scope="module")
 def served(tiny_bundle_run):
-    app, recommender = build_app(tiny_bundle_run[0]["run_dir"])
-    return TestClient(app), recommender
+    app, recommender = build_app(tiny_bundle_run[0]["run_dir"], {"serve_list_users": True})
+    return TestClient(app, base_url=LOCAL), recommender
 
 
 def test_health_objectives_and_users(served):
@@ -63,11 +66,18 @@ def test_cached_flag_follows_the_adapter_cache(served):
     ({"user": "1", "preference": [], "k": 5}, 422, "preference is empty"),
     ({"user": "1", "preference": W, "k": 0}, 422, "k must be an integer from 1 to 100"),
     ({"user": "1", "preference": W, "k": 101}, 422, "k must be an integer from 1 to 100"),
-    ({"user": "1", "history": ["1"], "preference": W}, 422, "not both"),
-    ({"preference": W}, 422, "not both"),
-    ({"user": "1"}, 422, "preference"),
+    ({"user": "1", "history": ["1"], "preference": W}, 422, "give either user or history, not both"),
+    ({"preference": W}, 422, "say whom to recommend for"),
+    ({"user": "1"}, 422, "give a preference"),
     ({"user": "1", "preference": W, "colour": "red"}, 422, "colour"),
-    ({"user": "1", "preference": "0.5,0.5"}, 422, "preference"),
+    ({"user": "1", "preference": "0.5;0.5"}, 422, "comma-separated numbers"),
+    ({"user": "1", "preference": [1e308, 1e308]}, 422, "sum overflows"),
+    ({"user": "1", "preference": [True, 1]}, 422, "numbers like"),
+    ({"user": "1", "preference": W, "k": True}, 422, "k must be an integer"),
+    ({"user": "1", "preference": W, "k": "5"}, 422, "k must be an integer"),
+    ({"user": "1", "preference": W, "k": 5.0}, 422, "k must be an integer"),
+    ({"user": "1", "preference": W, "exclude_seen": "no"}, 422, "exclude_seen must be true or false"),
+    ([1, 2], 422, "must be a JSON object"),
 ])
 def test_bad_input_is_a_4xx_naming_the_problem(served, body, status, message):
     response = served[0].post("/recommend", json=body)

@@ -1,0 +1,33 @@
+"""Top-K of score rows: every item scored exactly (the default), leaving out padding and seen items."""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+
+TopK = Tuple[List[List[int]], List[List[float]]]
+
+
+def mask_seen(scores: torch.Tensor, seen: Optional[Sequence[torch.Tensor]]) -> torch.Tensor:
+    """``scores [B, n_items]`` with the padding item and each row's ``seen`` items at ``-inf`` (in place)."""
+    scores[:, 0] = -torch.inf
+    if seen:
+        rows = torch.cat([torch.full((len(s),), i, dtype=torch.long) for i, s in enumerate(seen)])
+        scores[rows, torch.cat(list(seen))] = -torch.inf
+    return scores
+
+
+def finite_rows(indices: torch.Tensor, values: torch.Tensor) -> TopK:
+    """Rows of a top-K as lists, without the ``-inf`` entries (rows get shorter when few items are left)."""
+    items, scores = [], []
+    for row_items, row_scores in zip(indices.tolist(), values.tolist()):
+        keep = [j for j, s in enumerate(row_scores) if s != float("-inf")]
+        items.append([row_items[j] for j in keep])
+        scores.append([row_scores[j] for j in keep])
+    return items, scores
+
+
+def exact_top_k(scores: torch.Tensor, seen: Optional[Sequence[torch.Tensor]], k: int) -> TopK:
+    """The best ``k`` items per row of all-item ``scores`` (padding and ``seen`` left out)."""
+    top = mask_seen(scores, seen).topk(min(k, scores.shape[1] - 1), dim=1)
+    return finite_rows(top.indices, top.values)
