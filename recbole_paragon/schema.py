@@ -190,6 +190,7 @@ SCHEMA: Dict[str, Rule] = {
     "serve_index_expansion": COUNT,
     "serve_index_candidates": integer(0),
     "serve_index_connectivity": integer(2, 256),
+    "serve_index_build_expansion": COUNT,
 }
 
 #: Settings renamed in 0.2 (old key -> new key): the old spelling works for one release, with a warning.

@@ -26,7 +26,7 @@ from recbole_paragon.preference import preference_distances
 from recbole_paragon.serving.batcher import GenerationBatcher
 from recbole_paragon.serving.cache import AdapterCache
 from recbole_paragon.serving.requests import Preference, Query, Requests
-from recbole_paragon.serving.topk import exact_top_k
+from recbole_paragon.serving.topk import exact_top_k, index_top_k
 from recbole_paragon.settings import setting
 
 
@@ -51,7 +51,8 @@ class ParagonRecommender:
         self.objectives: List[str] = list(bundle.adapters.objectives)
         self.requests = Requests(self.objectives, self.catalogue, int(setting(config, "serve_default_k")),
                                  int(setting(config, "serve_max_k")), int(setting(config, "serve_max_history")))
-        self.index = None  # the ANN item index, when the bundle has one and the catalogue is large (ann.py)
+        self.index = bundle.index  # the ANN item index of a large catalogue (bundle/index.py), else None
+        self.extra_candidates = int(setting(config, "serve_index_candidates"))
         self._active = 0  # calls of rank() in progress: the batcher waits briefly for those that will generate
         self._active_lock = threading.Lock()
         self.batcher = GenerationBatcher(self._sample, int(setting(config, "serve_generation_batch")),
@@ -70,10 +71,7 @@ class ParagonRecommender:
              ) -> "ParagonRecommender":
         """The bundle at ``path`` (a bundle directory or a run directory holding ``bundle/``); ``settings``
         (``serve_*`` keys) override the values the bundle was exported with."""
-        bundle = load_bundle(path)
-        for key, value in (settings or {}).items():
-            bundle.config[key] = value
-        return cls(bundle, cache_size)
+        return cls(load_bundle(path, settings), cache_size)
 
     # -- preferences and adapters -------------------------------------------------------------------------------
     def preference(self, value: Any) -> Preference:
@@ -148,7 +146,7 @@ class ParagonRecommender:
         """``(items, scores)`` per row of adapted states: from the item index when the bundle has one and the
         catalogue is at least ``serve_index_min_items``, else every item scored exactly."""
         if self.index is not None:
-            return self.index.top_k(adapted, seen, k, self.model.score_items)
+            return index_top_k(self.index, self.model, adapted, seen, k, self.extra_candidates)
         return exact_top_k(self.model.score_representation(adapted), seen, k)
 
     @torch.no_grad()

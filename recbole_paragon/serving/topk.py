@@ -31,3 +31,17 @@ def exact_top_k(scores: torch.Tensor, seen: Optional[Sequence[torch.Tensor]], k:
     """The best ``k`` items per row of all-item ``scores`` (padding and ``seen`` left out)."""
     top = mask_seen(scores, seen).topk(min(k, scores.shape[1] - 1), dim=1)
     return finite_rows(top.indices, top.values)
+
+
+def index_top_k(index, model, adapted: torch.Tensor, seen: Optional[Sequence[torch.Tensor]], k: int,
+                extra: int) -> TopK:
+    """The best ``k`` items per row from the item index (``bundle/index.py``): ``k`` + the most seen items of a row
+    + ``extra`` candidates fetched, re-scored exactly by the model's head, padding and ``seen`` left out."""
+    wanted = k + extra + (max(len(s) for s in seen) if seen else 0)
+    candidates = index.candidates(model.index_query(adapted), wanted)  # [B, C], -1 where fewer were found
+    valid = candidates > 0
+    if seen:
+        valid &= ~torch.stack([torch.isin(row, s) for row, s in zip(candidates, seen)])
+    scores = model.score_items(adapted, candidates.clamp(min=0)).masked_fill(~valid, -torch.inf)
+    top = scores.topk(min(k, scores.shape[1]), dim=1)
+    return finite_rows(candidates.gather(1, top.indices), top.values)
