@@ -175,3 +175,30 @@ def test_serve_stage_in_the_python_api_points_to_the_command_line():
 
     with pytest.raises(ValueError, match="--stage=serve runs the HTTP service"):
         build_config("ParagonSASRec", "ml-tiny", config_dict={"stage": "serve"})
+
+
+def test_serve_settings_on_the_command_line():
+    arguments = parse_arguments(["--run_dir=x", "--serve_list_users=True", "--serve_workers=2", "--insecure"])
+    assert arguments.settings == {"serve_list_users": True, "serve_workers": 2} and arguments.insecure
+    for bad in (["--run_dir=x", "--serve_workers=0"], ["--run_dir=x", "--serve_workers=two"],
+                ["--run_dir=x", "--serve_no_such_setting=1"], ["--run_dir=x", "--serve_list_users"]):
+        with pytest.raises(SystemExit):
+            parse_arguments(bad)
+
+
+def test_a_worker_process_builds_its_own_app_from_what_the_parent_hands_it(tiny_bundle_run, monkeypatch):
+    """serve_workers > 1: each uvicorn worker calls worker_app(), which loads the bundle itself (its own adapter
+    cache and batcher) with the parent's settings and the token from the environment."""
+    from recbole_paragon.service.server import WORKER_VARIABLE, worker_app
+
+    monkeypatch.setenv(WORKER_VARIABLE, json.dumps({"path": tiny_bundle_run[0]["run_dir"], "host": "127.0.0.1",
+                                                    "settings": {"serve_list_users": True}}))
+    monkeypatch.setenv("PARAGON_API_TOKEN", "a-worker-token-0123456789")
+    client = TestClient(worker_app(), base_url=LOCAL)
+    assert client.get("/users").status_code == 401
+    headers = {"Authorization": "Bearer a-worker-token-0123456789"}
+    assert client.get("/users", headers=headers).json()["total"] == 300
+    first = client.post("/recommend", json={"user": "1", "preference": W}, headers=headers).json()
+    again = TestClient(worker_app(), base_url=LOCAL).post("/recommend", json={"user": "1", "preference": W},
+                                                          headers=headers).json()
+    assert not first["cached"] and not again["cached"] and first["items"] == again["items"]  # one cache each

@@ -22,8 +22,10 @@ import yaml
 
 from recbole_paragon.artifacts import run_directory
 from recbole_paragon.schema import check_setting
-from recbole_paragon.settings import setting
+from recbole_paragon.settings import setting, yaml_defaults
 
+#: The settings the command line takes as ``--serve_<name>=value``.
+SERVE_SETTINGS = sorted(key for key in yaml_defaults() if key.startswith("serve_"))
 #: How the parent process hands a worker process its bundle and settings (``serve_workers`` > 1).
 WORKER_VARIABLE = "PARAGON_SERVE_WORKER"
 
@@ -45,8 +47,9 @@ def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     arguments.settings = {}
     for argument in unknown:
         key, equals, value = argument[2:].partition("=")
-        if not (argument.startswith("--serve_") and equals):
-            parser.error(f"unknown arguments for the service: {argument} (settings are given as --serve_name=value)")
+        if not (argument.startswith("--serve_") and equals and key in SERVE_SETTINGS):
+            parser.error(f"unknown arguments for the service: {argument} (settings are given as --serve_name=value, "
+                         f"one of {', '.join(SERVE_SETTINGS)})")
         try:
             arguments.settings[key] = check_setting(key, yaml.safe_load(value))
         except (KeyError, ValueError, yaml.YAMLError) as error:
