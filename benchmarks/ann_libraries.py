@@ -6,7 +6,8 @@ Builds an inner-product index over a synthetic clustered item table (``--items``
 library found, and reports build time (``--threads``), index size (bytes on disk) and resident memory growth, and,
 at several search breadths, single-query latency (p50 / p99, one thread; fetch 50 candidates, re-score them exactly,
 keep 10, as the service does) and recall@10 against exact top-10 for ``--queries`` user-like queries.
-(Turning inner product into L2 with one extra coordinate was tried and dropped: recall fell to 0.15-0.4.) Libraries that do not import
+(Turning inner product into L2 with one extra coordinate was tried and dropped: recall fell to 0.15-0.4.)
+Libraries that do not import
 are listed as missing. The serving index (``recbole_paragon/serving/ann.py``) uses the one this picked.
 """
 from __future__ import annotations
@@ -58,29 +59,18 @@ def rss_mib() -> float:
         return next(int(line.split()[1]) for line in handle if line.startswith("VmRSS")) / 1024
 
 
-def faiss_hnsw(table: np.ndarray, threads: int):
+def faiss_hnsw(table: np.ndarray, threads: int, quantised: bool = False):
+    """HNSW over the vectors, or (``quantised``) over 8-bit scalar-quantised ones: a quarter of the memory, the
+    exact re-scoring repairs the order."""
     import faiss
 
     faiss.omp_set_num_threads(threads)
-    index = faiss.IndexHNSWFlat(table.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
+    if quantised:
+        index = faiss.IndexHNSWSQ(table.shape[1], faiss.ScalarQuantizer.QT_8bit, 16, faiss.METRIC_INNER_PRODUCT)
+        index.train(table[:min(len(table), 100_000)])
+    else:
+        index = faiss.IndexHNSWFlat(table.shape[1], 16, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efConstruction = 128
-    index.add(table)
-    faiss.omp_set_num_threads(1)
-
-    def search(query, k, breadth):
-        index.hnsw.efSearch = breadth
-        return index.search(query[None], k)[1][0]
-    return search, lambda path: faiss.write_index(index, path)
-
-
-def faiss_hnsw_sq8(table: np.ndarray, threads: int):
-    """HNSW over 8-bit scalar-quantised vectors: a quarter of the memory; the exact re-scoring repairs the order."""
-    import faiss
-
-    faiss.omp_set_num_threads(threads)
-    index = faiss.IndexHNSWSQ(table.shape[1], faiss.ScalarQuantizer.QT_8bit, 16, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = 128
-    index.train(table[:min(len(table), 100_000)])
     index.add(table)
     faiss.omp_set_num_threads(1)
 
@@ -133,7 +123,8 @@ def hnswlib_hnsw(table: np.ndarray, threads: int):
     return search, index.save_index
 
 
-LIBRARIES: Dict[str, Callable] = {"faiss-cpu HNSW16": faiss_hnsw, "faiss-cpu HNSW16 SQ8": faiss_hnsw_sq8,
+LIBRARIES: Dict[str, Callable] = {"faiss-cpu HNSW16": faiss_hnsw,
+                                  "faiss-cpu HNSW16 SQ8": lambda table, threads: faiss_hnsw(table, threads, True),
                                   "faiss-cpu IVF (nprobe = breadth / 4)": faiss_ivf, "usearch HNSW16": usearch_hnsw,
                                   "hnswlib HNSW16": hnswlib_hnsw}
 BREADTHS = (64, 128, 256)

@@ -60,9 +60,11 @@ def row(name: str, r: Dict) -> List:
 def verdicts(rows: Dict[str, Dict], label: str, rate: bool = True) -> None:
     checks = [(rows["a"]["p99"] <= TARGETS["a"], f"{label} (a) p99 {rows['a']['p99']:.1f} ms (target <= 20)"),
               (rows["b"]["p99"] <= TARGETS["b"], f"{label} (b) p99 {rows['b']['p99']:.1f} ms (target <= 50)"),
-              (not any(r["errors"] for r in rows.values()), f"{label} errors {sum(r['errors'] for r in rows.values())}")]
+              (not any(r["errors"] for r in rows.values()),
+               f"{label} errors {sum(r['errors'] for r in rows.values())}")]
     if rate:
-        checks.insert(1, (rows["a"]["rate"] >= MIN_RATE_A, f"{label} (a) {rows['a']['rate']:.0f} req/s (target >= 300)"))
+        checks.insert(1, (rows["a"]["rate"] >= MIN_RATE_A,
+                          f"{label} (a) {rows['a']['rate']:.0f} req/s (target >= 300)"))
     for ok, text in checks:
         print(("met   " if ok else "MISSED") + f" {text}")
 

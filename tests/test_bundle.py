@@ -212,7 +212,7 @@ def test_unsigned_bundle_is_refused_when_a_key_is_set(tiny_bundle_run, tmp_path,
 
 
 def test_a_trusted_bundle_can_be_signed_afterwards(tiny_bundle_run, tmp_path, monkeypatch):
-    from recbole_paragon.bundle.signing import main as sign_main
+    from recbole_paragon.bundle.sign import main as sign_main
 
     config = copy_run(tiny_bundle_run, tmp_path)
     monkeypatch.setenv("PARAGON_BUNDLE_KEY", KEY)

@@ -64,7 +64,8 @@ class ItemIndex:
             index.add(vectors)
         finally:
             faiss.omp_set_num_threads(previous)
-        getLogger().info(f"item index: {len(vectors)} items x {vectors.shape[1]} in {time.perf_counter() - start:.1f} s")
+        seconds = time.perf_counter() - start
+        getLogger().info(f"item index: {len(vectors)} items x {vectors.shape[1]} in {seconds:.1f} s")
         return cls(index, int(setting(config, "serve_index_expansion")))
 
     def save(self, path: str) -> None:

@@ -6,14 +6,13 @@ a matching manifest. With a key set at export, ``signature.json`` is written bes
 load, a bundle whose signature is missing or does not match is refused before anything else is read.
 
     PARAGON_BUNDLE_KEY=... python run_recbole_paragon.py --stage=export ...   # export signed
-    PARAGON_BUNDLE_KEY=... python -m recbole_paragon.bundle.signing DIR       # sign a bundle you trust
+    PARAGON_BUNDLE_KEY=... python -m recbole_paragon.bundle.sign DIR       # sign a bundle you trust
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import os
-import sys
 from typing import Mapping, Optional
 
 from recbole_paragon.artifacts import ArtifactError, read_json, write_json
@@ -58,7 +57,7 @@ def verify(directory: str, manifest_name: str, manifest: bytes, key: Optional[by
         return
     path = os.path.join(directory, SIGNATURE)
     fix = (f"export the bundle again with {KEY_VARIABLE} set, or sign a bundle you trust with "
-           f"{KEY_VARIABLE}=... python -m recbole_paragon.bundle.signing {directory}")
+           f"{KEY_VARIABLE}=... python -m recbole_paragon.bundle.sign {directory}")
     if not os.path.isfile(path):
         raise ArtifactError(f"{os.path.join(directory, manifest_name)} is not signed ({path} is missing) and "
                             f"{KEY_VARIABLE} is set, so only signed bundles load; {fix}")
@@ -68,21 +67,3 @@ def verify(directory: str, manifest_name: str, manifest: bytes, key: Optional[by
         raise ArtifactError(f"{path} does not sign {os.path.join(directory, manifest_name)} with {KEY_VARIABLE}: "
                             f"the bundle was changed after export or signed with another key; {fix}")
 
-
-def main(argv=None) -> None:
-    from recbole_paragon.bundle.files import MANIFEST, bundle_directory, read_manifest
-
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    if len(arguments) != 1:
-        raise SystemExit("usage: PARAGON_BUNDLE_KEY=... python -m recbole_paragon.bundle.signing BUNDLE_DIR")
-    key = bundle_key()
-    if key is None:
-        raise SystemExit(f"set {KEY_VARIABLE} to the key to sign with")
-    directory = bundle_directory(arguments[0])
-    read_manifest(directory, key=None)  # every file still matches its SHA-256
-    sign(directory, MANIFEST, key)
-    print(f"signed {os.path.join(directory, MANIFEST)} -> {os.path.join(directory, SIGNATURE)}")
-
-
-if __name__ == "__main__":
-    main()
