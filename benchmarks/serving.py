@@ -36,7 +36,8 @@ from serving_load import (free_port, http_load, known_users, random_preference, 
 TARGETS = {"a": 20.0, "b": 50.0}  # p99 ms
 MIN_RATE_A = 300.0
 NAMES = {"a": "(a) HTTP, cached preference", "b": "(b) HTTP, new preference per request"}
-HEADERS = ["scenario", "requests", "errors", "req/s", "p50 ms", "p99 ms", "server CPU ms / req", "load before -> after"]
+HEADERS = ["scenario", "requests", "errors", "req/s", "p50 ms", "p99 ms", "server CPU ms / req", "server RSS MiB",
+           "load before -> after"]
 
 
 def http_scenarios(bundle: str, clients: int, seconds: float, settings: List[str]) -> Dict[str, Dict]:
@@ -54,7 +55,7 @@ def http_scenarios(bundle: str, clients: int, seconds: float, settings: List[str
 
 def row(name: str, r: Dict) -> List:
     return [name, r["requests"], r["errors"], f"{r['rate']:.1f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}",
-            f"{r['cpu']:.2f}" if "cpu" in r else "-", r.get("uptime", "-")]
+            f"{r['cpu']:.2f}" if "cpu" in r else "-", f"{r['rss']:.0f}" if "rss" in r else "-", r.get("uptime", "-")]
 
 
 def verdicts(rows: Dict[str, Dict], label: str, rate: bool = True) -> None:
@@ -156,7 +157,7 @@ def large_catalogue(args) -> None:
     print(f"machine: {machine()}; {args.clients} clients, {args.seconds:.0f} s per scenario, bundle {args.large} "
           f"({args.items} items, d = 64)")
     print(f"item index: built in {built['index_build_s']:.1f} s (load then: {built['uptime']}), "
-          f"file {built['index_file_mib']:.0f} MiB, resident memory +{built['index_rss_mib']:.0f} MiB")
+          f"file {built['index_file_mib']:.0f} MiB (held in memory when served: compare the RSS of the two services)")
     print_table([row(f"{NAMES[key]}, {name}", r) for name, rows in results.items() for key, r in rows.items()],
                 HEADERS)
     print(f"recall@10 of the index against exact scoring: {measured['recall']:.4f} over {measured['rows']} "

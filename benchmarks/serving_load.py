@@ -67,6 +67,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + sum(cpu_seconds(c) for c in children)
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process and its live descendants (MiB)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            own = next(int(line.split()[1]) for line in handle if line.startswith("VmRSS")) / 1024
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            children = [int(child) for child in handle.read().split()]
+    except (OSError, StopIteration):
+        return 0.0
+    return own + sum(rss_mib(child) for child in children)
+
+
 def random_preference(rng: random.Random) -> List[float]:
     a = rng.random()
     return [round(a, 6), round(1 - a, 6)]
@@ -121,6 +133,7 @@ def scenario(service: subprocess.Popen, port: int, users: List[str], clients: in
     before, load = cpu_seconds(service.pid), uptime()
     row = asyncio.run(http_load(port, users, clients, seconds, new_preference))
     row["cpu"] = (cpu_seconds(service.pid) - before) * 1000 / max(1, row["requests"])
+    row["rss"] = rss_mib(service.pid)
     row["uptime"] = f"{load.split('load average:')[-1].strip()} -> {uptime().split('load average:')[-1].strip()}"
     return row
 

@@ -102,3 +102,22 @@ def test_an_edited_index_is_refused(indexed_run, tmp_path):
         handle.write(b"\0")
     with pytest.raises(ArtifactError, match="items.faiss was changed after export"):
         ParagonRecommender.load(str(tmp_path / "bundle"))
+
+
+def test_rows_whose_seen_items_fill_the_first_search_are_searched_again(indexed_run):
+    """A narrow first search (breadth 1: k + serve_index_candidates items) for a user with a long history: the rows
+    left short of unseen candidates are searched again for all their seen items too."""
+    narrow = ParagonRecommender.load(indexed_run["run_dir"], settings={"serve_index_expansion": 1,
+                                                                      "serve_index_candidates": 0})
+    exact = ParagonRecommender.load(indexed_run["run_dir"], settings={"serve_index_min_items": 10 ** 9})
+    catalogue = narrow.catalogue
+    heavy = max(catalogue.user_tokens[1:], key=lambda u: len(catalogue.history(catalogue.user_ids([u])[0])))
+    seen = set(catalogue.history(catalogue.user_ids([heavy])[0]).tolist())
+    assert len(seen) >= 20  # more than the first search returns (k = 10)
+    asked, search = [], narrow.index.candidates
+    narrow.index.candidates = lambda queries, count: asked.append((len(queries), count)) or search(queries, count)
+    found = narrow.rank(users=[heavy, "1"], preference=W, k=10).items
+    assert asked[0] == (2, 10) and asked[1][1] == 10 + len(seen)  # the second search: only the short rows
+    expected = exact.rank(users=[heavy, "1"], preference=W, k=10).items
+    assert [len(row) for row in found] == [10, 10] and not set(found[0]) & seen
+    assert sum(len(set(a) & set(e)) for a, e in zip(found, expected)) >= 16

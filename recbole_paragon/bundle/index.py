@@ -36,6 +36,16 @@ def _faiss():
     return faiss
 
 
+def index_threads(threads: int) -> None:
+    """faiss's OpenMP threads (the service uses ``serve_threads``, as for torch: idle OpenMP threads spin, which a
+    shared machine pays for in latency); nothing when faiss is not installed."""
+    try:
+        import faiss
+    except ImportError:
+        return
+    faiss.omp_set_num_threads(int(threads))
+
+
 def wants_index(config, num_items: int) -> bool:
     """Whether a catalogue of ``num_items`` (padding included) is served from the index."""
     return num_items - 1 >= int(setting(config, "serve_index_min_items"))

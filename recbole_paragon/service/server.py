@@ -68,11 +68,14 @@ def build_app(path: str, settings: Optional[Dict[str, Any]] = None, token: Optio
               host: Optional[str] = None):
     """Load the bundle at ``path`` (``settings`` override its ``serve_*`` values) and return ``(app, recommender)``;
     ``token``: the API token every route but /health then requires."""
+    from recbole_paragon.bundle.index import index_threads
     from recbole_paragon.service.app import create_app
     from recbole_paragon.serving import ParagonRecommender
 
     recommender = ParagonRecommender.load(path, settings=settings)
-    torch.set_num_threads(int(setting(recommender.bundle.config, "serve_threads")))
+    threads = int(setting(recommender.bundle.config, "serve_threads"))
+    torch.set_num_threads(threads)
+    index_threads(threads)
     recommender.warm_up()
     return create_app(recommender, token=token, host=host), recommender
 

@@ -35,13 +35,29 @@ def exact_top_k(scores: torch.Tensor, seen: Optional[Sequence[torch.Tensor]], k:
 
 def index_top_k(index, model, adapted: torch.Tensor, seen: Optional[Sequence[torch.Tensor]], k: int,
                 extra: int) -> TopK:
-    """The best ``k`` items per row from the item index (``bundle/index.py``): ``k`` + the most seen items of a row
-    + ``extra`` candidates fetched, re-scored exactly by the model's head, padding and ``seen`` left out."""
+    """The best ``k`` items per row from the item index (``bundle/index.py``), re-scored exactly by the model's head,
+    padding and ``seen`` left out. Every row gets at least ``k + extra`` unseen candidates: first as many as one
+    search of the index's breadth returns anyway, then, for rows whose seen items took too many of them, a search
+    for ``k + extra`` + all their seen items."""
+    queries = model.index_query(adapted)
     wanted = k + extra + (max(len(s) for s in seen) if seen else 0)
-    candidates = index.candidates(model.index_query(adapted), wanted)  # [B, C], -1 where fewer were found
-    valid = candidates > 0
-    if seen:
-        valid &= ~torch.stack([torch.isin(row, s) for row, s in zip(candidates, seen)])
+    candidates = index.candidates(queries, max(k + extra, min(wanted, index.expansion)))
+    valid = _unseen(candidates, seen)
+    short = torch.nonzero(valid.sum(1) < k + extra).flatten().tolist() if wanted > candidates.shape[1] else []
+    if short:
+        again = index.candidates(queries[short], wanted)
+        width = max(candidates.shape[1], again.shape[1])
+        candidates = torch.nn.functional.pad(candidates, (0, width - candidates.shape[1]), value=-1)
+        candidates[short] = torch.nn.functional.pad(again, (0, width - again.shape[1]), value=-1)
+        valid = _unseen(candidates, seen)
     scores = model.score_items(adapted, candidates.clamp(min=0)).masked_fill(~valid, -torch.inf)
     top = scores.topk(min(k, scores.shape[1]), dim=1)
     return finite_rows(candidates.gather(1, top.indices), top.values)
+
+
+def _unseen(candidates: torch.Tensor, seen: Optional[Sequence[torch.Tensor]]) -> torch.Tensor:
+    """``[B, C]``: a real item (not padding, not ``-1``) the row has not seen."""
+    valid = candidates > 0
+    if seen:
+        valid &= ~torch.stack([torch.isin(row, s) for row, s in zip(candidates, seen)])
+    return valid
