@@ -19,6 +19,8 @@ from recbole_paragon.generators import GeneratedAdapters, generator_from_state
 from recbole_paragon.registry import get_model
 from recbole_paragon.store import load_plain_state
 
+SERVE_PREFIX = "serve_"
+
 
 @dataclass
 class Bundle:
@@ -36,12 +38,15 @@ class Bundle:
 
 
 def load_bundle(path: str, settings: Optional[Dict[str, Any]] = None) -> Bundle:
-    """The bundle at ``path`` (a bundle directory, or a run directory holding ``bundle/``); ``settings``
-    (``serve_*`` keys) override the values it was exported with."""
+    """The bundle at ``path`` (a bundle directory, or a run directory holding ``bundle/``). Its ``serve_*``
+    settings are those of where it is served: ``settings``, else ``properties/overall.yaml`` (not the values of the
+    run it was exported from)."""
     directory = bundle_directory(path)
     manifest = read_manifest(directory)
     described = read_json(os.path.join(directory, MODEL), EXPORT_FIX)
     config = decode_config(described["config"], os.path.join(directory, MODEL))
+    config.final_config_dict = {key: value for key, value in config.final_config_dict.items()
+                                if not key.startswith(SERVE_PREFIX)}  # serving is set where it runs, not at export
     for key, value in (settings or {}).items():
         config[key] = value
     tensors = load_tensors(os.path.join(directory, TENSORS), EXPORT_FIX)

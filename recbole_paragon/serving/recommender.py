@@ -70,7 +70,7 @@ class ParagonRecommender:
     def load(cls, path: str, cache_size: Optional[int] = None, settings: Optional[Dict[str, Any]] = None
              ) -> "ParagonRecommender":
         """The bundle at ``path`` (a bundle directory or a run directory holding ``bundle/``); ``settings``
-        (``serve_*`` keys) override the values the bundle was exported with."""
+        (``serve_*`` keys) override the yaml's (a bundle does not carry serving settings)."""
         return cls(load_bundle(path, settings), cache_size)
 
     # -- preferences and adapters -------------------------------------------------------------------------------
