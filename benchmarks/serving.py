@@ -9,8 +9,8 @@ Starts ``run_recbole_paragon.py --stage=serve`` on 127.0.0.1 (a free port), then
 (c) batched Python API calls (``ParagonRecommender.recommend`` on ``--batch`` users, new preference per call).
 With ``--workers 1 2`` (a) and (b) run once per number of uvicorn worker processes, side by side.
 ``--large DIR`` serves a synthetic catalogue (``benchmarks/serving_bundles.py``: built at DIR from the ml-100k bundle
-when missing) from its item index and with exact scoring, (a) and (b) each, and measures recall@10 of the index
-against exact scoring over ``--recall_users`` users. Without ``--run_dir`` an ml-100k bundle is trained on a tiny
+when missing) from its item index and with exact scoring, (a) and (b) each, then the ml-100k bundle as a reference
+under the same load, and measures recall@10 of the index against exact scoring over ``--recall_users`` users. Without ``--run_dir`` an ml-100k bundle is trained on a tiny
 budget first (``serving_bundles.py``). Prints p50 / p99 latency, requests/s, errors, server CPU per request and the
 load average around every scenario (the machine is shared); the load is bounded in time, only sent to 127.0.0.1.
 """
@@ -153,6 +153,7 @@ def large_catalogue(args) -> None:
     built = json.load(open(built_file))
     results = {name: http_scenarios(args.large, args.clients, args.seconds, [f"--serve_index_min_items={limit}"])
                for name, limit in (("index", 0), ("exact", 10 ** 9))}
+    results["ml-100k (reference, same load)"] = http_scenarios(args.run_dir, args.clients, args.seconds, [])
     measured = recall(args.large, args.recall_users)
     print(f"machine: {machine()}; {args.clients} clients, {args.seconds:.0f} s per scenario, bundle {args.large} "
           f"({args.items} items, d = 64)")

@@ -66,7 +66,7 @@ def parse_arguments(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 def build_app(path: str, settings: Optional[Dict[str, Any]] = None, token: Optional[str] = None,
               host: Optional[str] = None):
-    """Load the bundle at ``path`` (``serve_*`` settings: ``settings``, else the yaml) and return ``(app, recommender)``;
+    """Load the bundle at ``path`` (``serve_*`` settings: ``settings``, else the yaml); ``(app, recommender)``;
     ``token``: the API token every route but /health then requires."""
     from recbole_paragon.bundle.index import index_threads
     from recbole_paragon.service.app import create_app
