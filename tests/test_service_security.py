@@ -176,3 +176,38 @@ def test_users_are_not_listed_by_default(tiny_bundle_run):
     assert response.status_code == 404 and "serve_list_users" in response.json()["detail"]
     assert "/users" not in client.get("/openapi.json").json()["paths"]
     assert client.post("/recommend", json={"user": "1", "preference": W}).status_code == 200  # no token on loopback
+
+
+def test_the_access_log_is_on_and_holds_no_token_or_body(built, caplog):
+    """uvicorn's access log (on by default) records method, path and status of each request, never its headers or
+    body: the token and the preference sent stay out of it."""
+    import logging
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from recbole_paragon.settings import setting
+
+    assert setting(None, "serve_access_log") is True
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(built[0], host="127.0.0.1", port=port, access_log=True,
+                                           log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        response = httpx.post(f"http://127.0.0.1:{port}/recommend", headers=auth(),
+                              json={"user": "7", "preference": [0.123456, 0.876544]})
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert response.status_code == 200
+    lines = [record.getMessage() for record in caplog.records if record.name == "uvicorn.access"]
+    assert any("POST /recommend" in line and "200" in line for line in lines), lines
+    assert not any(TOKEN in line or "0.123456" in line or "Bearer" in line for line in lines)
