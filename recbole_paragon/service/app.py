@@ -87,12 +87,14 @@ def create_app(recommender: ParagonRecommender, token: Optional[str] = None, hos
     @app.post("/recommend", response_model=RecommendResponse, openapi_extra={"requestBody": {
         "required": True, "content": {"application/json": {"schema": RecommendRequest.model_json_schema()}}}})
     async def recommend(request: Request) -> Dict[str, Any]:
-        """A cached adapter costs well under a millisecond: answered on the event loop. A new preference waits for
-        a sampling pass: answered from the thread pool, where concurrent ones share a pass."""
+        """A cached adapter over exact scoring of a small catalogue costs well under a millisecond: answered on the
+        event loop. A new preference waits for a sampling pass, and a search of the item index takes milliseconds
+        (faiss and torch release the GIL): both answered from the thread pool, where concurrent new preferences
+        share a pass and searches use every core."""
         body = await read_json_body(request, max_body)
         query = recommender.requests.from_body(body)
         user = body.get("user")
-        if recommender.is_cached(query.preference):
+        if recommender.index is None and recommender.is_cached(query.preference):
             return recommendation(recommender, query, user)
         return await run_in_threadpool(recommendation, recommender, query, user)
 
