@@ -64,14 +64,15 @@ def indexed_run(tiny_bundle_run, tmp_path_factory):
 def test_the_index_is_exported_in_the_manifest(indexed_run):
     manifest = files.read_manifest(os.path.join(indexed_run["run_dir"], files.BUNDLE_DIR))
     assert files.INDEX in manifest["files"]
-    assert ParagonRecommender.load(indexed_run["run_dir"]).index is not None
+    assert ParagonRecommender.load(indexed_run["run_dir"], settings=INDEXED).index is not None
+    assert ParagonRecommender.load(indexed_run["run_dir"]).index is None  # the yaml's limit: 100 000 items
     assert ParagonRecommender.load(indexed_run["run_dir"], settings={"serve_index_min_items": 10 ** 9}).index is None
 
 
 @pytest.mark.parametrize("exclude_seen", [True, False])
 def test_top_k_from_the_index_equals_exact_scoring(indexed_run, exclude_seen):
     """On a small catalogue with a search breadth of the whole catalogue the index finds the exact top-K."""
-    approximate = ParagonRecommender.load(indexed_run["run_dir"], settings={"serve_index_expansion": 2000})
+    approximate = ParagonRecommender.load(indexed_run["run_dir"], settings={**INDEXED, "serve_index_expansion": 2000})
     exact = ParagonRecommender.load(indexed_run["run_dir"], settings={"serve_index_min_items": 10 ** 9})
     users = ["1", "2", "5", "150", "300"]
     found = approximate.rank(users=users, preference=W, k=10, exclude_seen=exclude_seen)
@@ -107,7 +108,7 @@ def test_an_edited_index_is_refused(indexed_run, tmp_path):
 def test_rows_whose_seen_items_fill_the_first_search_are_searched_again(indexed_run):
     """A narrow first search (breadth 1: k + serve_index_candidates items) for a user with a long history: the rows
     left short of unseen candidates are searched again for all their seen items too."""
-    narrow = ParagonRecommender.load(indexed_run["run_dir"], settings={"serve_index_expansion": 1,
+    narrow = ParagonRecommender.load(indexed_run["run_dir"], settings={**INDEXED, "serve_index_expansion": 1,
                                                                       "serve_index_candidates": 0})
     exact = ParagonRecommender.load(indexed_run["run_dir"], settings={"serve_index_min_items": 10 ** 9})
     catalogue = narrow.catalogue
