@@ -20,7 +20,10 @@ INSTALL_REQUIRES = [
     "tqdm",
 ]
 #: The HTTP service and the preference console (recbole-paragon serve).
-SERVE_REQUIRES = ["fastapi==0.163.2", "uvicorn==0.54.0", "httptools==0.9.0", "uvloop==0.23.0"]  # C HTTP parser, loop
+#: swagger-ui-py ships the Swagger UI files /docs serves (no CDN); faiss-cpu is the item index of large catalogues
+#: (picked over usearch and hnswlib by benchmarks/ann_libraries.py; 1.8.0.post1 is built for numpy 1.x).
+SERVE_REQUIRES = ["fastapi==0.163.2", "uvicorn==0.54.0", "httptools==0.9.0", "uvloop==0.23.0",  # C HTTP parser, loop
+                  "swagger-ui-py==25.7.1", "faiss-cpu==1.8.0.post1"]
 #: The test suite: the service's test client, the fuzzer, the console's browser test (Chromium itself comes from
 #: the system: apt-get install chromium).
 TEST_REQUIRES = ["pytest>=7", "httpx==0.28.1", "hypothesis==6.170.15", "playwright==1.65.2", *SERVE_REQUIRES]

@@ -12,6 +12,8 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 
+from recbole_paragon.echo import brief
+
 PreferenceLike = Union[Sequence[float], torch.Tensor, str]
 
 
@@ -21,18 +23,27 @@ def parse_preference(value: PreferenceLike) -> List[float]:
         try:
             return [float(part) for part in value.replace("[", "").replace("]", "").split(",") if part.strip()]
         except ValueError:
-            raise ValueError(f"preference must be comma-separated numbers like 0.3,0.7, got {value!r}") from None
+            raise ValueError(f"preference must be comma-separated numbers like 0.3,0.7, got {brief(value)}") from None
     if isinstance(value, torch.Tensor):
         return [float(v) for v in value.reshape(-1)]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return [float(value)]  # one number (e.g. --preference=0.5): the length check below explains what is missing
     if value is None or isinstance(value, (bool, dict)) or not hasattr(value, "__iter__"):
         raise ValueError(f"preference must be a list of numbers like [0.3, 0.7] or a string like 0.3,0.7, "
-                         f"got {value!r}")
+                         f"got {brief(value)}")
+    return [_weight(v) for v in value]
+
+
+def _weight(value) -> float:
+    """One weight of a list: a number (not a bool, not a string), as a float; a too large integer is infinite."""
+    if isinstance(value, (bool, str, bytes)) or not hasattr(value, "__float__"):
+        raise ValueError(f"preference must be numbers like [0.3, 0.7], got the weight {brief(value)}")
     try:
-        return [float(v) for v in value]
+        return float(value)
+    except OverflowError:
+        return math.inf
     except (TypeError, ValueError):
-        raise ValueError(f"preference must be numbers like [0.3, 0.7], got {value!r}") from None
+        raise ValueError(f"preference must be numbers like [0.3, 0.7], got the weight {brief(value)}") from None
 
 
 def normalize_preference(value: PreferenceLike, objectives: Sequence[str]) -> torch.Tensor:
@@ -45,12 +56,15 @@ def normalize_preference(value: PreferenceLike, objectives: Sequence[str]) -> to
     if len(weights) != len(objectives):
         raise ValueError(f"preference needs {len(objectives)} weights, one per objective ({names}), got {len(weights)}")
     if any(not math.isfinite(w) for w in weights):
-        raise ValueError(f"preference weights must be finite numbers, got {weights}")
+        raise ValueError(f"preference weights must be finite numbers, got {brief(weights)}")
     if any(w < 0 for w in weights):
-        raise ValueError(f"preference weights must be non-negative, got {weights}")
+        raise ValueError(f"preference weights must be non-negative, got {brief(weights)}")
     total = sum(weights)
     if total <= 0:
         raise ValueError(f"preference weights must not all be zero (objectives: {names})")
+    if not math.isfinite(total):
+        raise ValueError(f"preference weights are too large: their sum overflows; give smaller numbers in the same "
+                         f"ratio (e.g. [0.5, 0.5] for equal weights), got {brief(weights)}")
     return torch.tensor([w / total for w in weights], dtype=torch.float32)
 
 

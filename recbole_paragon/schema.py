@@ -207,6 +207,15 @@ SCHEMA: Dict[str, Rule] = {
     "serve_host": text(),
     "serve_port": integer(0, 65535),
     "serve_access_log": flag(),
+    "serve_workers": COUNT,
+    "serve_list_users": flag(),
+    "serve_allowed_hosts": names(),
+    "serve_max_body_bytes": integer(1024),
+    "serve_index_min_items": integer(0),
+    "serve_index_expansion": COUNT,
+    "serve_index_candidates": integer(0),
+    "serve_index_connectivity": integer(2, 256),
+    "serve_index_build_expansion": COUNT,
 }
 
 #: Settings renamed in 0.2 (old key -> new key): the old spelling works for one release, with a warning.
