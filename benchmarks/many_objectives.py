@@ -188,6 +188,9 @@ def main() -> None:
     print(f"HV reference point (worst of every point, every method and N): {dict(zip(keys, np.round(reference, 5)))}")
     print(f"\nconflicts on the bank of {max(args.budgets)} (Spearman of metric pairs over its final adapters):")
     print_table(conflicts(master, keys), ["metric"] + keys)
+    bank = AdapterBank.load(master)
+    print(f"bank: {len(set(map(tuple, bank.preferences)))} preferences, {np.mean(bank.seconds):.2f} s per tuning run "
+          f"(K = {len(objectives)}; the same steps with each objective alone: benchmarks/levers.py)")
     levers = reports[reference_run].get("levers", {}).get("objectives", {})
     print("\nlevers (vertex against the backbone, bootstrap SE):",
           {name: round(lever["lever_se"], 1) for name, lever in levers.items()})
