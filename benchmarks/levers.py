@@ -30,6 +30,7 @@ from synthetic import SHAPES, without_item_file, write_dataset
 from recbole_paragon import pipeline
 from recbole_paragon.evaluation.levers import bootstrap_difference
 from recbole_paragon.objectives import OBJECTIVES
+from recbole_paragon.settings import torch_threads
 
 EXTRA = {"exposure": ["TailPercentage", "GiniIndex"]}
 
@@ -51,7 +52,8 @@ def bank_preference_seconds(trainer, repeats: int = 3) -> Dict[str, float]:
         trainer.objectives = objectives[:1]
         try:
             start = time.perf_counter()
-            trainer._tune(torch.tensor([1.0]), 0, trainer.steps, (), False, None)
+            with torch_threads(trainer.threads):  # as tune() runs it
+                trainer._tune(torch.tensor([1.0]), 0, trainer.steps, (), False, None)
             alone.append(time.perf_counter() - start)
         finally:
             trainer.objectives = objectives
@@ -85,6 +87,9 @@ def measure(args, name: str, data: Dict[str, str]) -> List[str]:
         "data_path": data["data_path"], "objectives": ["accuracy", name], "metrics": metrics,
         "group_by": "activity"})
     trainer = pipeline.adapter_trainer(config, backbone["model"], *splits)
+    cost = bank_preference_seconds(trainer)
+    if args.cost_only:
+        return [name, f"{cost['with']:.2f}", f"{cost['alone']:.2f}", f"{cost['with'] / cost['alone']:.2f}"]
     reference = trainer.split_evaluator.collected(None, "test")
     plain = dict(trainer.evaluate_vector(None, "test"))
     weights, runs, vertices = ray_runs(trainer, args.points, args.seeds)
@@ -95,7 +100,6 @@ def measure(args, name: str, data: Dict[str, str]) -> List[str]:
         levers.append(sign * difference["delta"] / difference["se"])
     means = [np.mean([run[i][key] for run in runs]) for i in range(len(weights))]
     per_seed = [spearmanr(weights, [r[key] for r in run]).statistic * sign for run in runs]
-    cost = bank_preference_seconds(trainer)
     if EXTRA.get(name):
         extra_keys = [f"{m.lower()}@10" for m in EXTRA[name]]
         print(f"\n{name}: RecBole's own metrics along the ray (seed means) beside {key}")
@@ -117,11 +121,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="tuning seeds")
     parser.add_argument("--points", type=int, default=6, help="preferences along the ray, vertices included")
     parser.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples of the test users")
+    parser.add_argument("--cost-only", action="store_true", help="only the seconds of a bank preference")
     args = parser.parse_args()
     data = synthetic_data(args.synthetic) if args.synthetic else {"dataset": args.dataset, "data_path": None}
     print(f"machine: {machine()}; load {os.getloadavg()[0]:.1f}; dataset {data['dataset']}; seeds {args.seeds}")
     rows = [measure(args, name, data) for name in args.objectives.split(",")]
     print()
+    if args.cost_only:
+        print_table(rows, ["objective", "s / bank pref. (with accuracy)", "s accuracy only", "ratio"])
+        return
     print_table(rows, ["objective", "metric", "backbone", "vertex (mean ± sd)", "lever SE (>= 3)",
                        "ray Spearman (>= .9)", "worst seed", "NDCG@10 backbone", "NDCG@10 vertex",
                        "GroupGap@10 (activity) backbone -> vertex", "s / bank pref.", "s accuracy only", "ratio"])
