@@ -32,7 +32,11 @@ Nothing here copies RecBole code: each fix wraps or rebinds a RecBole name.
    built right after the backbone trained in the same process, came out in another order than one built after
    loading the saved backbone, and the same tuning seed then drew other batches (a bank, and re-tuning, that
    depended on whether the backbone was trained or reused). :func:`first_epoch_order` iterates a loader in its
-   first epoch's order and restores the generator afterwards, so training that goes on is not disturbed.
+   first epoch's order and restores the generator afterwards, so training that goes on is not disturbed. RecBole's
+   samplers draw the negatives of sampled evaluation (``eval_args.mode: uniN / popN``) from numpy's global random
+   state, which depends on everything the process ran before in the same way: while open, the context also seeds
+   numpy's global state with the loader's ``seed`` (restored afterwards), so a sampled split's negatives are the
+   same whoever evaluates it (a cached split, a model of the compare stage) and however the process got there.
 """
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ import copy
 import sys
 import types
 import warnings
-from typing import Iterator, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -167,19 +171,24 @@ def command_line_arguments(arguments: Sequence[str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def first_epoch_order(dataloader) -> Iterator[None]:
-    """While open, ``dataloader`` iterates in the order a freshly built loader's first epoch has (workaround 8);
-    its generator's state is restored on exit. A loader without RecBole's seeded generator is left as it is."""
+def first_epoch_order(dataloader, seed: Optional[int] = None) -> Iterator[None]:
+    """While open, ``dataloader`` iterates in the order a freshly built loader's first epoch has, and numpy's global
+    random state (RecBole's samplers draw negatives from it) is seeded with ``seed`` (default: the loader's
+    ``seed``; workaround 8); both are restored on exit. A loader without RecBole's seeded generator is left as it
+    is."""
     generator, config = getattr(dataloader, "generator", None), getattr(dataloader, "config", None)
     if not isinstance(generator, torch.Generator) or config is None:
         yield
         return
-    saved = generator.get_state()
-    generator.manual_seed(config["seed"])
+    seed = int(config["seed"] if seed is None else seed)
+    saved, saved_numpy = generator.get_state(), np.random.get_state()
+    generator.manual_seed(seed)
+    np.random.seed(seed % 2 ** 32)
     try:
         yield
     finally:
         generator.set_state(saved)
+        np.random.set_state(saved_numpy)
 
 
 def apply() -> None:

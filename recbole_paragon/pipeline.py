@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from logging import getLogger
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 from recbole.utils import init_seed, set_color
@@ -19,6 +19,8 @@ from recbole_paragon.artifacts import (BACKBONE_STATE, USER_GROUPS, fingerprint,
                                        write_json)
 from recbole_paragon.baselines import MethodContext, build_methods, run_methods
 from recbole_paragon.bundle import export_bundle
+from recbole_paragon.evaluation.comparison import add_comparison, comparison_table
+from recbole_paragon.evaluation.protocol import check_protocol, describe_protocol
 from recbole_paragon.evaluation.report import summarise, summary_table, write_report
 from recbole_paragon.generators import GeneratedAdapters
 from recbole_paragon.model.auxiliary import check_auxiliary_settings
@@ -36,25 +38,32 @@ from recbole_paragon.training.progress import on_terminal
 
 
 def check_side_information(config, dataset) -> None:
-    """Fail before any training if an objective or an auxiliary task lacks the dataset fields it needs."""
+    """Fail before any training if an objective or an auxiliary task lacks the dataset fields it needs, or the
+    evaluation protocol is one Paragon's cached evaluation cannot run."""
+    check_protocol(config)
     check_auxiliary_settings(config, dataset)
     if setting(config, "stage") != "backbone":
         build_objectives(configured_objectives(config), config, dataset, None)
 
 
-def add_objective_metrics(config) -> None:
-    """Evaluate every objective's metric (NDCG, AlphaNDCG, ILD, CategoryCoverage, GroupGap) besides ``metrics``."""
+def evaluated_metrics(config) -> List[str]:
+    """``metrics`` and every objective's metric classes (NDCG, AlphaNDCG, ILD, CategoryCoverage, GroupGap...)."""
     metrics = list(config["metrics"])
     known = {m.lower() for m in metrics}
-    config["metrics"] = metrics + [m for m in objective_metric_classes(configured_objectives(config))
-                                   if m.lower() not in known]
+    return metrics + [m for m in objective_metric_classes(configured_objectives(config)) if m.lower() not in known]
+
+
+def add_objective_metrics(config) -> None:
+    """Evaluate every objective's metric besides ``metrics`` (:func:`evaluated_metrics`)."""
+    config["metrics"] = evaluated_metrics(config)
 
 
 def train_and_test(config, train_data, valid_data, test_data, saved: bool = True,
                    callback_fn=None) -> Dict[str, Any]:
     """Train ``config['model']`` with its trainer, then evaluate the best checkpoint on the test split.
 
-    ``callback_fn(epoch, valid_score)`` is RecBole's per-epoch hook (sweeps report through it)."""
+    ``callback_fn(epoch, valid_score)`` is RecBole's per-epoch hook (sweeps report through it). The result holds the
+    trained ``model`` (the best checkpoint's weights when ``saved``) and its ``trainer``."""
     logger = getLogger()
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
@@ -72,6 +81,7 @@ def train_and_test(config, train_data, valid_data, test_data, saved: bool = True
         "best_valid_result": dict(best_valid_result),
         "test_result": dict(test_result),
         "model": model,
+        "trainer": trainer,
         "checkpoint": trainer.saved_model_file if saved else None,
     }
 
@@ -208,9 +218,29 @@ def generate_one_stage(config, trainer: AdapterTrainer, adapters: GeneratedAdapt
     return result
 
 
-def evaluate_stage(config, trainer: AdapterTrainer, bank: AdapterBank,
-                   generators: Dict[str, GeneratedAdapters]) -> Dict[str, Any]:
-    """Every method on the unseen test preferences; controllability, hypervolume, fidelity, timing; the report."""
+def evaluation_fingerprint(config, trainer: AdapterTrainer, bank: AdapterBank,
+                           generators: Dict[str, GeneratedAdapters]) -> str:
+    """Hash of what the evaluation stage's report depends on: the backbone, the bank, the generators and every
+    setting except those that only say where and how a run is executed, served or compared."""
+    settings = {key: value for key, value in dict(config.final_config_dict).items()
+                if not key.startswith(_NOT_EVALUATION_PREFIXES) and key not in _NOT_EVALUATION_KEYS}
+    return fingerprint({"settings": to_jsonable(settings), "backbone": trainer.model.backbone_fingerprint(),
+                        "bank": bank.fingerprint(),
+                        "generators": {k: g.metadata.get("settings_fingerprint") for k, g in generators.items()}})
+
+
+#: Settings that do not change a report's figures (plumbing, other stages).
+_NOT_EVALUATION_PREFIXES = ("compare_", "serve_", "sweep_", "export_", "ray_", "log_", "wandb_")
+_NOT_EVALUATION_KEYS = {"stage", "num_workers", "state", "show_progress", "checkpoint_dir", "run_dir", "preference",
+                        "gpu_id", "use_gpu", "device", "worker", "nproc", "world_size", "local_rank", "offset",
+                        "ip", "port", "single_spec", "compute_threads", "sampling_threads", "eval_batch_size",
+                        "data_path"}
+
+
+def evaluation_report(config, trainer: AdapterTrainer, bank: AdapterBank,
+                      generators: Dict[str, GeneratedAdapters]) -> Dict[str, Any]:
+    """Every method on the unseen test preferences: controllability, hypervolume, fidelity, timing (the report's
+    content; :func:`publish_report` writes it)."""
     count = len(trainer.objectives)
     names = list(setting(config, "evaluation_methods"))
     retrain_preferences = torch.tensor(setting(config, "evaluation_retrain_preferences") or [],
@@ -223,12 +253,30 @@ def evaluate_stage(config, trainer: AdapterTrainer, bank: AdapterBank,
     groups = run_user_groups(trainer)
     if groups is not None:
         report["user_groups"] = groups.summary()
+    report["protocol"] = describe_protocol(config, trainer.model.n_items)
+    report["evaluation_fingerprint"] = evaluation_fingerprint(config, trainer, bank, generators)
     report["config"] = to_jsonable(dict(config.final_config_dict))
-    paths = write_report(run_directory(config), report)
-    table = summary_table(report)
-    getLogger().info(set_color("evaluation", "green") + f": {paths}")
-    print(table)
     return report
+
+
+def publish_report(config, report: Dict[str, Any]) -> Dict[str, Any]:
+    """Write ``report.json``, ``report.md`` and the plots into the run directory and print the summary."""
+    paths = write_report(run_directory(config), report)
+    getLogger().info(set_color("evaluation", "green") + f": {paths}")
+    print(summary_table(report))
+    if report.get("compare"):
+        print(comparison_table(report))
+    return report
+
+
+def evaluate_stage(config, trainer: AdapterTrainer, bank: AdapterBank, generators: Dict[str, GeneratedAdapters],
+                   comparison: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Every method on the unseen test preferences; controllability, hypervolume, fidelity, timing; the report,
+    with RecBole's models of the compare stage beside them when ``comparison`` (their runs) is given."""
+    report = evaluation_report(config, trainer, bank, generators)
+    if comparison:
+        add_comparison(report, comparison)
+    return publish_report(config, report)
 
 
 def export_stage(config, dataset, trainer: AdapterTrainer, adapters: GeneratedAdapters) -> str:

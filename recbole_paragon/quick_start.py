@@ -14,6 +14,7 @@ from recbole_paragon.config import Config
 from recbole_paragon.datasets import load_dataset
 from recbole_paragon.model.paragon import PREFIX
 from recbole_paragon.baselines import check_method_names
+from recbole_paragon.compare import check_compare_settings, compare_stage, saved_comparison
 from recbole_paragon.objectives import check_objective_names, configured_objectives
 from recbole_paragon.schema import SCHEMA
 from recbole_paragon.settings import setting, setting_names
@@ -36,6 +37,8 @@ def build_config(model=None, dataset=None, config_file_list=None, config_dict=No
     if str(config["model"]).startswith(PREFIX):
         check_objective_names(configured_objectives(config))
         check_method_names(setting_names(config, "evaluation_methods"))
+        if config["stage"] == "compare":
+            check_compare_settings(config)
     return config
 
 
@@ -111,11 +114,15 @@ def run_stages(config, dataset, train_data, valid_data, test_data) -> Dict[str, 
     result["generator"] = pipeline.generator_stage(config, trainer, result["bank"])
     if stage == "generate_one":
         result["generated"] = pipeline.generate_one_stage(config, trainer, result["generator"])
-    if stage in ("all", "evaluate"):
+    if stage in ("all", "evaluate", "compare"):
         generators = {result["generator"].metadata["kind"]: result["generator"]}
         if "hypernet" in setting(config, "evaluation_methods") and "hypernet" not in generators:
             generators["hypernet"] = pipeline.generator_stage(config, trainer, result["bank"], kind="hypernet")
-        result["report"] = pipeline.evaluate_stage(config, trainer, result["bank"], generators)
+        if stage == "compare":  # RecBole's models trained (or reused) and put beside the evaluation's fronts
+            result["report"] = compare_stage(config, trainer, result["bank"], generators)
+        else:
+            result["report"] = pipeline.evaluate_stage(config, trainer, result["bank"], generators,
+                                                       saved_comparison(config))
     if stage in EXPORTING_STAGES:
         result["bundle"] = pipeline.export_stage(config, dataset, trainer, result["generator"])
     return result
