@@ -59,11 +59,12 @@ def add_objective_metrics(config) -> None:
 
 
 def train_and_test(config, train_data, valid_data, test_data, saved: bool = True,
-                   callback_fn=None) -> Dict[str, Any]:
-    """Train ``config['model']`` with its trainer, then evaluate the best checkpoint on the test split.
+                   callback_fn=None, test: bool = True) -> Dict[str, Any]:
+    """Train ``config['model']`` with its trainer, then evaluate the best checkpoint on the test split (unless
+    ``test`` is False: the caller tests it, e.g. with other metrics).
 
     ``callback_fn(epoch, valid_score)`` is RecBole's per-epoch hook (sweeps report through it). The result holds the
-    trained ``model`` (the best checkpoint's weights when ``saved``) and its ``trainer``."""
+    trained ``model`` (the best checkpoint's weights when ``saved`` and ``test``) and its ``trainer``."""
     logger = getLogger()
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
@@ -72,7 +73,7 @@ def train_and_test(config, train_data, valid_data, test_data, saved: bool = True
     show = on_terminal(config["show_progress"])  # RecBole's tqdm bars only on a terminal, never in a log file
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=show, callback_fn=callback_fn)
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show)
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show) if test else {}
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     return {

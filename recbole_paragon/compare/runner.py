@@ -42,7 +42,7 @@ def _first_line(error: BaseException) -> str:
 
 
 def tested(trainer, config, train_data, test_data, metrics: Sequence[str], eval_seed: int) -> "OrderedDict":
-    """Test metrics ``metrics`` of the trainer's (best) model on ``test_data``: RecBole's evaluator and collector
+    """Test metrics ``metrics`` of the trainer's best checkpoint on ``test_data``: RecBole's evaluator and collector
     for those metrics, the collector fed the training data as ``fit`` feeds it, negatives drawn with ``eval_seed``."""
     saved = config["metrics"]
     config["metrics"] = list(metrics)
@@ -50,7 +50,7 @@ def tested(trainer, config, train_data, test_data, metrics: Sequence[str], eval_
         trainer.evaluator, trainer.eval_collector = Evaluator(config), Collector(config)
         trainer.eval_collector.data_collect(train_data)
         with first_epoch_order(test_data, eval_seed):
-            return trainer.evaluate(test_data, load_best_model=False, show_progress=False)
+            return trainer.evaluate(test_data, load_best_model=True, show_progress=False)
     finally:
         config["metrics"] = saved
 
@@ -83,7 +83,7 @@ def run_task(task: Task) -> Result:
         config = Config(model=task["model"], dataset=task["dataset"], config_dict=task["settings"], command_line=[])
         init_seed(config["seed"], config["reproducibility"])
         train_data, valid_data, test_data = data_preparation(config, load_dataset(config))
-        trained = pipeline.train_and_test(config, train_data, valid_data, test_data, saved=True)
+        trained = pipeline.train_and_test(config, train_data, valid_data, test_data, saved=True, test=False)
         metrics, unavailable = measured_metrics(trained["trainer"], config, train_data, test_data, task["metrics"],
                                             task["eval_seed"])
         result.update(metrics=metrics, unavailable=unavailable, best_valid_score=float(trained["best_valid_score"]),
