@@ -23,6 +23,8 @@ from recbole_paragon.evaluation.plots import _figure, _save
 #: Paragon's methods drawn as fronts under the models, when the report has them.
 FRONT_METHODS = ("retune", "diffusion", "hypernet")
 PLOT_FILE = "compare.png"
+#: Metrics shown besides the objectives' when measured (the accuracy and the worst group's accuracy at 10).
+EXTRA_COLUMNS = ("ndcg@10", "recall@10", "worstgroupndcg@10")
 
 
 def _metric_class(key: str) -> str:
@@ -89,8 +91,7 @@ def comparison_rows(report: Mapping[str, Any]) -> tuple:
     Paragon front."""
     compare = report["compare"]
     keys = list(compare.get("metrics") or [])
-    extra = [k for k in ("recall@10", "ndcg@10") if k not in keys and any(
-        k in s["mean"] for s in compare["models"].values())]
+    extra = [k for k in EXTRA_COLUMNS if k not in keys and any(k in s["mean"] for s in compare["models"].values())]
     header = ["model", "seeds"] + keys + extra + ["train s / seed", "note"]
     rows = []
     for name, summary in compare["models"].items():
@@ -138,8 +139,9 @@ def comparison_section(report: Mapping[str, Any]) -> List[str]:
         lines += [f"Test protocol: {protocol.get('test', protocol)}. " + (
             "RecBole's general models (e.g. Pop, BPR) rank without each user's training items, its sequential "
             "models (and Paragon) rank every item, as RecBole evaluates them." if full else
-            "The negatives are items the user never interacted with, drawn with the run's seed (the same for every "
-            "model of one data type)."), ""]
+            "The negatives are items the user never interacted with, drawn with the run's seed: RecBole's sequential "
+            "models rank the very same candidates as Paragon, its general models draw theirs through RecBole's "
+            "general data pipeline."), ""]
     if compare.get("wall_seconds") is not None:
         lines += [f"Compare stage: {compare['wall_seconds']:.0f} s wall time ({compare.get('execution', '')}).", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
@@ -163,7 +165,7 @@ def _panel(ax, report: Mapping[str, Any], x: str, y: str, line: bool) -> None:
             ax.plot(points[:, 0], points[:, 1], label=f"Paragon {method}", alpha=0.8, **style)
     backbone = _front(report, "backbone", x, y)
     if len(backbone):
-        ax.plot(backbone[:1, 0], backbone[:1, 1], marker="X", markersize=9, linestyle="none", color="grey",
+        ax.plot(backbone[:1, 0], backbone[:1, 1], marker="X", markersize=9, linestyle="none", color="black",
                 label="Paragon backbone")
     for name, summary in report["compare"]["models"].items():
         mean, sd = summary["mean"], summary["sd"]
