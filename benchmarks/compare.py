@@ -1,13 +1,13 @@
 """RecBole's models beside Paragon's fronts on a dataset, through ``--stage=compare``; wall time on Ray and serially.
 
     python benchmarks/compare.py [--dataset ml-100k | --synthetic compare] [--modes ray serial] [--tag NAME]
-        [--set KEY=VALUE ...]
+        [--serial_threads N] [--set KEY=VALUE ...]
 
 One Paragon run (backbone, bank, generator, evaluation: reused when already done with the same settings) and the
 compare stage on it, once per mode: ``ray`` (one Ray task per model and seed, ``num_workers`` at a time, one CPU and
-one torch thread each) and ``serial`` (one after another in this process, torch's default threads). Each mode keeps
-its own results (``<run_dir>/compare-<mode>``, swapped in while it runs), so both really train, side by side in
-one run, and an interrupted benchmark resumes each mode where it stopped. Prints the comparison table of the run's
+one torch thread each) and ``serial`` (one after another in this process, ``--serial_threads`` torch threads, default
+torch's own). Each mode keeps its own results (``<run_dir>/compare-<mode>``, swapped in while it runs), so both
+really train, side by side in one run, and an interrupted benchmark resumes each mode where it stopped. Prints the comparison table of the run's
 report (``report.md``, ``compare.png`` in the run directory), the wall time of each mode and their ratio, and how
 far the two modes' measurements differ.
 
@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import time
 
+import torch
 from common import BENCH_DIR, machine, parsed_settings, print_table
 from synthetic import CATEGORY_FIELD, Shape, write_dataset
 
@@ -86,6 +87,8 @@ def main() -> None:
     parser.add_argument("--synthetic", choices=sorted(SHAPES), help="a dataset built here instead of --dataset")
     parser.add_argument("--modes", nargs="+", default=["ray", "serial"], choices=["ray", "serial"])
     parser.add_argument("--tag", default=None, help="run directory suffix (default: the test's eval mode)")
+    parser.add_argument("--serial_threads", type=int, default=None,
+                        help="torch threads of the serial mode (default: torch's own; each Ray task has one)")
     parser.add_argument("--set", nargs="*", default=[], help="KEY=VALUE settings (values read as YAML)")
     args = parser.parse_args()
     settings = {"checkpoint_dir": os.path.join(BENCH_DIR, "compare"), "state": "WARNING", "show_progress": False,
@@ -103,6 +106,8 @@ def main() -> None:
     print(f"dataset {dataset}; settings {json.dumps(settings, sort_keys=True)}")
     reports = {}
     for name in args.modes:
+        if name == "serial" and args.serial_threads:
+            torch.set_num_threads(args.serial_threads)
         start = time.perf_counter()
         reports[name] = run_mode(dataset, settings, name)
         print(f"mode {name}: {time.perf_counter() - start:.0f} s in all (Paragon's stages reused or run first); "
