@@ -20,7 +20,7 @@ from recbole_paragon.artifacts import (BACKBONE_STATE, USER_GROUPS, fingerprint,
 from recbole_paragon.baselines import MethodContext, build_methods, run_methods
 from recbole_paragon.bundle import export_bundle
 from recbole_paragon.evaluation.comparison import add_comparison, comparison_table
-from recbole_paragon.evaluation.protocol import check_protocol, describe_protocol
+from recbole_paragon.evaluation.protocol import check_protocol, describe_protocol, is_sampled
 from recbole_paragon.evaluation.report import summarise, summary_table, write_report
 from recbole_paragon.generators import GeneratedAdapters
 from recbole_paragon.model.auxiliary import check_auxiliary_settings
@@ -225,6 +225,8 @@ def evaluation_fingerprint(config, trainer: AdapterTrainer, bank: AdapterBank,
     setting except those that only say where and how a run is executed, served or compared."""
     settings = {key: value for key, value in dict(config.final_config_dict).items()
                 if not key.startswith(_NOT_EVALUATION_PREFIXES) and key not in _NOT_EVALUATION_KEYS}
+    if is_sampled(config):  # the batches decide which negatives each user draws
+        settings["eval_batch_size"] = config["eval_batch_size"]
     return fingerprint({"settings": to_jsonable(settings), "backbone": trainer.model.backbone_fingerprint(),
                         "bank": bank.fingerprint(),
                         "generators": {k: g.metadata.get("settings_fingerprint") for k, g in generators.items()}})

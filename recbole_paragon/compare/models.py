@@ -19,6 +19,7 @@ from recbole.utils.argument_list import dataset_arguments
 
 from recbole_paragon.artifacts import fingerprint, run_directory
 from recbole_paragon.config import Config
+from recbole_paragon.evaluation.protocol import is_sampled
 from recbole_paragon.model.paragon import PREFIX
 from recbole_paragon.settings import setting, setting_names, yaml_loader
 from recbole_paragon.store import backbone_config_fingerprint
@@ -144,8 +145,10 @@ def _file_digest(path: str, size: int, mtime: float) -> str:
 
 def result_fingerprint(model_config_: Config, metrics: Sequence[str], eval_seed: int) -> str:
     """What a model's measured values depend on: RecBole's settings of the model and data, the data's content, the
-    metrics and their settings, and the seed of the test split's sampled negatives."""
+    metrics and their settings, and the seed (and batches) of the test split's sampled negatives."""
+    sampling = {"eval_batch_size": model_config_["eval_batch_size"]} if is_sampled(model_config_) else {}
     return fingerprint({"model": model_config_["model"], "settings": backbone_config_fingerprint(model_config_),
                         "data": data_digest(model_config_["data_path"], model_config_["dataset"]),
                         "metrics": [str(m).lower() for m in metrics], "topk": model_config_["topk"],
-                        "metric_settings": {k: model_config_[k] for k in _METRIC_KEYS}, "eval_seed": int(eval_seed)})
+                        "metric_settings": {k: model_config_[k] for k in _METRIC_KEYS}, "eval_seed": int(eval_seed),
+                        **sampling})
