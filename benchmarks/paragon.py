@@ -46,6 +46,7 @@ def main() -> None:
     tag = f"{args.model}-{args.dataset}"
     if len(objectives) > 2:
         overrides.update(bank_grid_step=0.1, evaluation_grid_step=0.25)  # 66 bank, 15 test preferences
+    if objectives != ["accuracy", "diversity"]:  # another bank: its own run directory
         tag += "-" + "-".join(objectives)
     if args.sparse:
         overrides.update(bank_grid_step=0.2, evaluation_grid_step=0.2, evaluation_grid_offset=0.1)

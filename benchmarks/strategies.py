@@ -2,6 +2,7 @@
 
     python benchmarks/strategies.py [--points 11] [--epochs 6] [--seeds 0 1 2] [--skip-adapters] [--skip-backbone]
     python benchmarks/strategies.py --three [--group_by activity] [--fairness_loss worst_group] [--seeds 0 1 2]
+    python benchmarks/strategies.py --many accuracy,diversity,exposure,calibration,novelty [--budget 20 --rays 1]
 
 1. Adapter tuning: on one frozen SASRec backbone, an adapter per preference w_acc = 0, .1, ..., 1 with each strategy;
    test NDCG@10 / AlphaNDCG@10 per point, Hypervolume of each strategy's front against one shared reference point,
@@ -13,7 +14,8 @@
 3. ``--three``: three objectives (accuracy, diversity, fairness; the fairness loss is far smaller than CE, the case
    PUB and PMTRec were made for) on the simplex grid of step 0.25 (15 preferences): per strategy and tuning seed, the
    3-D hypervolume (one reference for all) and per objective Spearman over the grid and along the rays; mean ± sd
-   over the seeds, and which strategy wins beyond the seed spread.
+   over the seeds, and which strategy wins beyond the seed spread. ``--many``: the same on any objectives (K = 4, 5:
+   losses whose magnitudes differ by orders), on a budget of vertices and Sobol points plus rays.
 """
 import argparse
 import os
@@ -27,7 +29,7 @@ from recbole.utils import init_seed
 from recbole_paragon import pipeline
 from recbole_paragon.evaluation import controllability, hypervolumes
 from recbole_paragon.evaluation.measures import ray_controllability
-from recbole_paragon.preference import simplex_grid
+from recbole_paragon.preference import budgeted_preferences, ray_preferences, simplex_grid
 from recbole_paragon.quick_start import build_config
 from recbole_paragon.training import BackboneTrainer
 from recbole_paragon.registry import get_model
@@ -112,14 +114,16 @@ def backbone_strategies(epochs: int, seeds) -> None:
                 ["training", "NDCG@10", "Recall@10", "s / epoch", "vs plain"])
 
 
-THREE = {"accuracy": ("ndcg@10", "max"), "diversity": ("alphandcg@10", "max"), "fairness": ("groupgap@10", "min")}
-
-
-def three_objective_fronts(seeds, overrides) -> None:
-    config, _, splits, backbone = backbone_run(overrides={"objectives": list(THREE), **overrides})
+def many_objective_fronts(objectives, seeds, overrides, budget=None, rays=0) -> None:
+    """Per strategy and tuning seed, the K-dimensional HV and the Spearman of every weight on one preference set:
+    the simplex grid of step .25 (K = 3), or ``budget`` vertices + Sobol points and ``rays`` rays per objective."""
+    config, _, splits, backbone = backbone_run(overrides={"objectives": list(objectives), **overrides})
     pipeline.add_objective_metrics(config)
     trainer = pipeline.adapter_trainer(config, backbone["model"], *splits)
-    grid = simplex_grid(3, 0.25)
+    METRIC_OF = {o.name: (o.metric(), "max" if o.bigger_is_better else "min") for o in trainer.objectives}
+    K = len(objectives)
+    grid = simplex_grid(K, 0.25) if budget is None else torch.cat(
+        [budgeted_preferences(K, budget, "sobol", int(config["seed"])), ray_preferences(K, rays, int(config["seed"]))])
     results = {}  # (strategy, seed) -> entries
     for seed in seeds:
         for strategy in STRATEGIES:
@@ -127,11 +131,12 @@ def three_objective_fronts(seeds, overrides) -> None:
             results[(strategy, seed)] = [{"preference": w.tolist(), "metrics": dict(trainer.evaluate_vector(
                 trainer.tune(w, seed=seed)[-1][1], "test"))} for w in grid]
     named = {f"{s}/{seed}": entries for (s, seed), entries in results.items()}
-    keys, directions = [m for m, _ in THREE.values()], [d for _, d in THREE.values()]
+    keys, directions = [m for m, _ in METRIC_OF.values()], [d for _, d in METRIC_OF.values()]
     volumes, reference = hypervolumes(named, keys, directions)
-    grid_control = controllability(named, THREE, list(THREE))
-    ray_control = ray_controllability(named, THREE, list(THREE))
-    print(f"\n3. three objectives {list(THREE)}, {len(grid)} preferences (step 0.25), {trainer.steps} steps, "
+    grid_control = controllability(named, METRIC_OF, list(METRIC_OF))
+    ray_control = ray_controllability(named, METRIC_OF, list(METRIC_OF))
+    print(f"\n3. objectives {list(METRIC_OF)}, {len(grid)} preferences (budget {budget}, rays {rays}), "
+          f"{trainer.steps} steps, "
           f"tuning seeds {list(seeds)}, fairness_loss={config['fairness_loss']}, group_by={config['group_by']}, "
           f"objective_scale={config['objective_scale']}; 3-D HV reference {reference}")
 
@@ -143,10 +148,10 @@ def three_objective_fronts(seeds, overrides) -> None:
         names = [f"{strategy}/{seed}" for seed in seeds]
         hv[strategy] = [volumes[n] for n in names]
         rows.append([strategy, mean_std([v * 1e6 for v in hv[strategy]])]
-                    + [mean_std([grid_control[n][o]["spearman"] for n in names]) for o in THREE]
-                    + [mean_std([ray_control[n][o] for n in names]) for o in THREE])
-    print_table(rows, ["strategy", "HV x 1e6"] + [f"Spearman {o}" for o in THREE]
-                + [f"ray Spearman {o}" for o in THREE])
+                    + [mean_std([grid_control[n][o]["spearman"] for n in names]) for o in METRIC_OF]
+                    + [mean_std([ray_control[n][o] for n in names]) for o in METRIC_OF])
+    print_table(rows, ["strategy", "HV x 1e6"] + [f"Spearman {o}" for o in METRIC_OF]
+                + [f"ray Spearman {o}" for o in METRIC_OF])
     best = max(STRATEGIES, key=lambda s: statistics.mean(hv[s]))
     others = [s for s in STRATEGIES if s != best]
     margin = {s: statistics.mean(hv[best]) - statistics.mean(hv[s]) for s in others}
@@ -164,6 +169,10 @@ def main() -> None:
     parser.add_argument("--skip-adapters", action="store_true")
     parser.add_argument("--skip-backbone", action="store_true")
     parser.add_argument("--three", action="store_true", help="only the three-objective comparison")
+    parser.add_argument("--many", default=None, help="only the comparison on these objectives, e.g. "
+                        "accuracy,diversity,exposure,calibration (with --budget and --rays)")
+    parser.add_argument("--budget", type=int, default=20)
+    parser.add_argument("--rays", type=int, default=1)
     parser.add_argument("--group_by", default="activity")
     parser.add_argument("--fairness_loss", default=None)
     parser.add_argument("--objective_scale", default=None)
@@ -172,7 +181,10 @@ def main() -> None:
     if args.three:
         overrides = {k: v for k, v in (("group_by", args.group_by), ("fairness_loss", args.fairness_loss),
                                        ("objective_scale", args.objective_scale)) if v}
-        three_objective_fronts(args.seeds, overrides)
+        many_objective_fronts(["accuracy", "diversity", "fairness"], args.seeds, overrides)
+        return
+    if args.many:
+        many_objective_fronts(args.many.split(","), args.seeds, {}, args.budget, args.rays)
         return
     if not args.skip_adapters:
         adapter_fronts(args.points)

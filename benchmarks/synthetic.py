@@ -50,7 +50,20 @@ SHAPES = {
     "ml100k-like": Shape(943, 1682, 19, 100_000, max_categories=6),
     "25k": Shape(25_000, 12_000, 600, 200_000),
     "50k": Shape(50_000, 20_000, 1_000, 400_000),
+    # long session histories (about 50 interactions per user), a mid-size catalogue: unlike ml-100k in every way
+    "long": Shape(6_000, 8_000, 200, 300_000, session_length=12.0, min_per_user=20),
 }
+
+
+def without_item_file(directory: str, name: str) -> str:
+    """A copy of dataset ``name`` with its interactions only (``<name>-noitem``, the .inter hard-linked): no
+    categories at all. Returns the new name."""
+    copy = f"{name}-noitem"
+    os.makedirs(os.path.join(directory, copy), exist_ok=True)
+    target = os.path.join(directory, copy, f"{copy}.inter")
+    if not os.path.exists(target):
+        os.link(os.path.join(directory, name, f"{name}.inter"), target)
+    return copy
 
 
 def zipf_weights(count: int, exponent: float, rng: np.random.Generator) -> np.ndarray:

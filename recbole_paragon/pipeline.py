@@ -15,35 +15,70 @@ from typing import Any, Dict, List, Optional
 import torch
 from recbole.utils import init_seed, set_color
 
-from recbole_paragon.artifacts import (BACKBONE_STATE, USER_GROUPS, fingerprint, run_directory, to_jsonable,
-                                       write_json)
+from recbole_paragon.artifacts import (BACKBONE_STATE, USER_GROUPS, fingerprint, read_json, run_directory,
+                                       to_jsonable, write_json)
 from recbole_paragon.baselines import MethodContext, build_methods, run_methods
 from recbole_paragon.bundle import export_bundle
 from recbole_paragon.evaluation.comparison import add_comparison, comparison_table
 from recbole_paragon.evaluation.protocol import check_protocol, describe_protocol, is_sampled
 from recbole_paragon.evaluation.report import summarise, summary_table, write_report
-from recbole_paragon.generators import GeneratedAdapters
+from recbole_paragon.generators import GENERATORS, GeneratedAdapters
 from recbole_paragon.model.auxiliary import check_auxiliary_settings
-from recbole_paragon.objectives import build_objectives, configured_objectives, objective_metric_classes
-from recbole_paragon.preference import matches_any, simplex_grid
+from recbole_paragon.objectives import (build_objectives, configured_objectives, objective_metric_classes,
+                                        without_categories)
+from recbole_paragon.objectives.side_information import has_item_field, item_field_names
+from recbole_paragon.preference import matches_any, ray_preferences, simplex_grid, uniform_preferences
 from recbole_paragon.registry import get_model, get_trainer
-from recbole_paragon.schema import legacy_names
+from recbole_paragon.schema import RENAMED
 from recbole_paragon.settings import setting, settings_with_prefix
 from recbole_paragon.store import (generator_exists, generator_paths, load_backbone, load_generator,
                                    save_generator, saved_backbone_matches, write_backbone_metadata)
 from recbole_paragon.training.adapter_trainer import AdapterTrainer
-from recbole_paragon.training.bank import AdapterBank, collect_bank
+from recbole_paragon.training.bank import AdapterBank, bank_grid, collect_bank
 from recbole_paragon.training.generator_trainer import GeneratorTrainer
+from recbole_paragon.training.levers import record_levers
 from recbole_paragon.training.progress import on_terminal
 
 
-def check_side_information(config, dataset) -> None:
+def check_side_information(config, dataset) -> List[str]:
     """Fail before any training if an objective or an auxiliary task lacks the dataset fields it needs, or the
-    evaluation protocol is one Paragon's cached evaluation cannot run."""
+    evaluation protocol is one Paragon's cached evaluation cannot run; returns what the run should tell its user: a category field picked for them, default objectives that need no categories on
+    data without them, side information too thin to mean what it says (each also logged)."""
     check_protocol(config)
+    notes = resolve_categories(config, dataset)
     check_auxiliary_settings(config, dataset)
     if setting(config, "stage") != "backbone":
-        build_objectives(configured_objectives(config), config, dataset, None)
+        minimum = float(setting(config, "side_information_min_share"))
+        for objective in build_objectives(configured_objectives(config), config, dataset, None):
+            coverage = objective.side_information_share()
+            if coverage is not None and coverage[0] < minimum:
+                notes.append(f"{objective.name}: only {coverage[0]:.0%} of the {coverage[1]}, below "
+                             f"side_information_min_share={minimum:g}: it can only promote those, not mean what it "
+                             "says" + (f"; {objective.substitute} needs no categories" if objective.substitute else ""))
+    for note in notes:
+        getLogger().warning(note)
+    return notes
+
+
+def resolve_categories(config, dataset) -> List[str]:
+    """The default ``category_field`` absent from the ``.item`` file: its only ``token_seq`` field is used instead;
+    with none, default objectives that read categories give way to ones that need none (a field or objectives the
+    user set are left to fail with a clear error)."""
+    field = setting(config, "category_field")
+    given = getattr(config, "external_config_dict", {})
+    if has_item_field(dataset, field) or "category_field" in given:  # a field the user named is theirs to fix
+        return []
+    candidates = item_field_names(dataset, "token_seq")
+    if len(candidates) == 1:
+        config["category_field"] = candidates[0]
+        return [f"category_field={field!r} is not a field of {dataset.dataset_name}'s .item file: using its only "
+                f"token_seq field {candidates[0]!r} for item categories"]
+    names = configured_objectives(config)
+    if "objectives" in given or without_categories(names) == names:
+        return []
+    config["objectives"] = without_categories(names)
+    return [f"{dataset.dataset_name} has no item categories (category_field={field!r}): the objectives are "
+            f"{config['objectives']} instead of the default {names}"]
 
 
 def evaluated_metrics(config) -> List[str]:
@@ -102,10 +137,12 @@ def backbone_stage(config, train_data, valid_data, test_data) -> Dict[str, Any]:
     return train_backbone(config, train_data, valid_data, test_data)
 
 
-def adapter_trainer(config, model, train_data, valid_data, test_data) -> AdapterTrainer:
+def adapter_trainer(config, model, train_data, valid_data, test_data,
+                    notes: Optional[List[str]] = None) -> AdapterTrainer:
     """The adapter trainer on the frozen backbone, every split cached; the fairness groups (computed on the
-    training split) are recorded in the run directory."""
+    training split) are recorded in the run directory; ``notes``: what :func:`check_side_information` found."""
     trainer = AdapterTrainer(config, model)
+    trainer.notes = list(notes or [])
     trainer.prepare(train_data, valid_data, test_data)
     groups = run_user_groups(trainer)
     if groups is not None:
@@ -147,11 +184,20 @@ def bank_stage(config, trainer: AdapterTrainer) -> AdapterBank:
         from recbole_paragon.training.distributed import collect_bank_ray as collect
     bank = collect(trainer, config, run_directory(config), show_progress=True)
     getLogger().info(set_color("adapter bank", "green") + f": {len(bank)} adapters in {run_directory(config)}")
+    record_levers(config, trainer, bank, run_directory(config))
     return bank
 
 
 def evaluation_preferences(config, num_objectives: int) -> torch.Tensor:
-    """Unseen test preferences: ``w₁ = i/10`` for two objectives, a simplex grid for more (``evaluation_grid_*``)."""
+    """Unseen test preferences: ``w₁ = i/10`` for two objectives, a simplex grid for more (``evaluation_grid_*``), or
+    ``evaluation_sample`` preferences drawn uniformly inside the simplex and ``evaluation_rays`` rays per objective
+    (:func:`~recbole_paragon.preference.ray_preferences`), none a bank preference."""
+    count = setting(config, "evaluation_sample")
+    if count is not None:
+        seed = int(setting(config, "seed"))
+        rays = ray_preferences(num_objectives, int(setting(config, "evaluation_rays")), seed)
+        return torch.cat([uniform_preferences(num_objectives, int(count), seed, avoid=bank_grid(config, num_objectives)),
+                          rays[~matches_any(rays, bank_grid(config, num_objectives))]])
     return simplex_grid(num_objectives, float(setting(config, "evaluation_grid_step")),
                         float(setting(config, "evaluation_grid_offset")))
 
@@ -162,8 +208,9 @@ def holdout_preferences(config, num_objectives: int) -> torch.Tensor:
     return torch.zeros(0, num_objectives)
 
 
-#: Prefixes of the settings a trained generator depends on (its fingerprint).
-GENERATOR_PREFIXES = ("generator_", "diffusion_", "finetune_", "dit_", "hypernet_")
+def generator_settings(config, prefixes) -> Dict[str, Any]:
+    """The settings with ``prefixes`` a generator's fingerprint covers (safety time caps excluded)."""
+    return {k: v for k, v in settings_with_prefix(config, *prefixes).items() if not k.endswith("_time_budget")}
 
 
 def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Optional[str] = None,
@@ -180,20 +227,16 @@ def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Op
         "bank_fingerprint": bank.fingerprint(),
         "holdout": holdout.tolist(),
         "holdout_adapters": int(matches_any(bank.tensors()["preferences"], holdout).sum()),
-        **{k: v for k, v in settings_with_prefix(config, *GENERATOR_PREFIXES).items()
-           if not k.endswith("_time_budget")},
+        **generator_settings(config, GENERATORS[kind].settings_prefixes),
     }
     settings_fingerprint = fingerprint(settings)
     if generator_exists(directory, kind):
-        # a generator stored before the settings were renamed (0.1) fingerprinted the same values under old names
-        for stored in (settings_fingerprint, fingerprint(legacy_names(settings))):
-            try:
-                generator, metadata = load_generator(directory, {"settings_fingerprint": stored}, kind)
-                getLogger().info(set_color("reusing generator", "green") + f": {generator_paths(directory, kind)[0]}")
-                return GeneratedAdapters(generator, metadata)
-            except ValueError:
-                continue
-        getLogger().info(f"stored {kind} generator was trained with other settings: training a new one")
+        try:
+            generator, metadata = load_generator(directory, {"settings_fingerprint": settings_fingerprint}, kind)
+            getLogger().info(set_color("reusing generator", "green") + f": {generator_paths(directory, kind)[0]}")
+            return GeneratedAdapters(generator, metadata)
+        except ValueError:
+            getLogger().info(f"stored {kind} generator {stale_generator_reason(directory, kind)}: training a new one")
     start = time.perf_counter()
     generator = generator_trainer.fit(show_progress=show_progress, exclude=holdout)
     metadata = {**settings, "settings_fingerprint": settings_fingerprint, "condition_on_step":
@@ -251,12 +294,15 @@ def evaluation_report(config, trainer: AdapterTrainer, bank: AdapterBank,
     if len(retrain_preferences) and "retrain" not in names:
         names.append("retrain")
     context = MethodContext(config, trainer, bank, generators, holdout_preferences(config, count), retrain_preferences)
-    results = run_methods(build_methods(names, context), evaluation_preferences(config, count))
+    methods, skipped = build_methods(names, context)
+    results = run_methods(methods, evaluation_preferences(config, count))
     report = summarise(results, trainer.objectives)
+    report["skipped_methods"] = skipped
     groups = run_user_groups(trainer)
     if groups is not None:
         report["user_groups"] = groups.summary()
     report["protocol"] = describe_protocol(config, trainer.model.n_items)
+    report["levers"] = bank.levers
     report["evaluation_fingerprint"] = evaluation_fingerprint(config, trainer, bank, generators)
     report["config"] = to_jsonable(dict(config.final_config_dict))
     return report
@@ -280,6 +326,17 @@ def evaluate_stage(config, trainer: AdapterTrainer, bank: AdapterBank, generator
     if comparison:
         add_comparison(report, comparison)
     return publish_report(config, report)
+
+
+def stale_generator_reason(directory: str, kind: str) -> str:
+    """Why a stored generator is not reused: saved by 0.1 (its settings under the names 0.2 renamed), or trained
+    with other settings."""
+    metadata = read_json(generator_paths(directory, kind)[1], "")
+    old = sorted(key for key in metadata if key in RENAMED) if isinstance(metadata, dict) else []
+    if old:
+        return (f"was saved by recbole-paragon 0.1 (its settings carry the old names, e.g. {old[0]} is now "
+                f"{RENAMED[old[0]]}), so its fingerprint cannot match")
+    return "was trained with other settings"
 
 
 def export_stage(config, dataset, trainer: AdapterTrainer, adapters: GeneratedAdapters) -> str:

@@ -15,6 +15,7 @@ from recbole_paragon.datasets import load_dataset
 from recbole_paragon.model.paragon import PREFIX
 from recbole_paragon.baselines import check_method_names
 from recbole_paragon.compare import check_compare_settings, compare_stage, saved_comparison
+from recbole_paragon.generators import GENERATORS
 from recbole_paragon.objectives import check_objective_names, configured_objectives
 from recbole_paragon.schema import SCHEMA
 from recbole_paragon.settings import setting, setting_names
@@ -98,13 +99,13 @@ def run_recbole_paragon(
 def run_stages(config, dataset, train_data, valid_data, test_data) -> Dict[str, Any]:
     """Run the requested Paragon stage(s); later stages reuse earlier artifacts whose settings match."""
     stage = config["stage"]
-    pipeline.check_side_information(config, dataset)
+    notes = pipeline.check_side_information(config, dataset)
     if stage != "backbone":
         pipeline.add_objective_metrics(config)
     result = pipeline.backbone_stage(config, train_data, valid_data, test_data)
     if stage == "backbone":
         return result
-    trainer = pipeline.adapter_trainer(config, result["model"], train_data, valid_data, test_data)
+    trainer = pipeline.adapter_trainer(config, result["model"], train_data, valid_data, test_data, notes)
     result["adapter_trainer"] = trainer
     if stage == "tune_one":
         return {**result, "adapter": pipeline.tune_one_stage(config, trainer)}
@@ -116,8 +117,9 @@ def run_stages(config, dataset, train_data, valid_data, test_data) -> Dict[str, 
         result["generated"] = pipeline.generate_one_stage(config, trainer, result["generator"])
     if stage in ("all", "evaluate", "compare"):
         generators = {result["generator"].metadata["kind"]: result["generator"]}
-        if "hypernet" in setting(config, "evaluation_methods") and "hypernet" not in generators:
-            generators["hypernet"] = pipeline.generator_stage(config, trainer, result["bank"], kind="hypernet")
+        for kind in GENERATORS:  # every generator the evaluation compares
+            if kind in setting_names(config, "evaluation_methods") and kind not in generators:
+                generators[kind] = pipeline.generator_stage(config, trainer, result["bank"], kind=kind)
         if stage == "compare":  # RecBole's models trained (or reused) and put beside the evaluation's fronts
             result["report"] = compare_stage(config, trainer, result["bank"], generators)
         else:

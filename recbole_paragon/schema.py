@@ -20,7 +20,7 @@ from recbole_paragon.rules import (Rule, anything, as_names, choice, files_by_na
                                    preferences, text)
 
 __all__ = ["OLD_NAMES", "RENAMED", "RENAMED_VALUES", "Rule", "SCHEMA", "SettingWarning", "check_setting",
-           "check_settings", "close_keys", "legacy_names", "modernise"]
+           "check_settings", "close_keys", "modernise"]
 
 
 class SettingWarning(UserWarning):
@@ -73,6 +73,8 @@ SCHEMA: Dict[str, Rule] = {
     "adapter_steps": COUNT,
     "adapter_batch_size": COUNT,
     "adapter_learning_rate": POSITIVE,
+    "adapter_patience": integer(0),
+    "adapter_validation_interval": COUNT,
     "compute_threads": COUNT,
     "accuracy_candidates": integer(1, optional=True),
     "accuracy_negatives": COUNT,
@@ -82,10 +84,25 @@ SCHEMA: Dict[str, Rule] = {
     "fairness_temperature": POSITIVE,
     "fairness_loss": choice("gap", "worst_group", "cvar"),
     "fairness_cvar_alpha": number(0, 1, low_open=True),
+    "exposure_head_share": number(0, 1, low_open=True, high_open=True),
+    "exposure_candidates": COUNT,
+    "exposure_temperature": POSITIVE,
+    "novelty_candidates": COUNT,
+    "novelty_temperature": POSITIVE,
+    "embedding_diversity_candidates": COUNT,
+    "embedding_diversity_temperature": POSITIVE,
+    "calibration_alpha": number(0, 1, low_open=True, high_open=True),
+    "calibration_candidates": COUNT,
+    "calibration_temperature": POSITIVE,
+    "side_information_min_share": number(0, 1),
+    "lever_bootstrap": integer(20),
+    "lever_min_se": number(0),
     # bank
     "bank_grid_step": number(0, 1, low_open=True),
     "bank_grid_offset": number(0, 1, high_open=True),
     "bank_preferences": preferences(),
+    "bank_budget": integer(2, optional=True),
+    "bank_sampler": choice("sobol", "halton"),
     "bank_seeds": integers(0),
     "bank_checkpoints": integers(1),
     "selection_users": integer(1, optional=True),
@@ -99,7 +116,7 @@ SCHEMA: Dict[str, Rule] = {
     "pmtrec_temperature": POSITIVE,
     "pmtrec_main_objective": index_or_name(),
     # generators: shared
-    "generator": choice("diffusion", "hypernet"),
+    "generator": choice("diffusion", "hypernet", "conditioned"),
     "generator_steps": integer(0),  # 0: no bank phase (the generator starts untrained)
     "generator_eval_interval": COUNT,
     "generator_patience": COUNT,
@@ -147,7 +164,13 @@ SCHEMA: Dict[str, Rule] = {
     "hypernet_hidden": COUNT,
     "hypernet_fourier_features": integer(0),
     "hypernet_learning_rate": POSITIVE,
+    "hypernet_concentration": POSITIVE,
     "hypernet_time_budget": number(0, low_open=True, optional=True),
+    # conditioned adapter
+    "conditioned_fourier_features": integer(0),
+    "conditioned_learning_rate": POSITIVE,
+    "conditioned_concentration": POSITIVE,
+    "conditioned_time_budget": number(0, low_open=True, optional=True),
     # sampling
     "sampling_steps": COUNT,
     "sampling_method": choice("ddim", "ddpm"),
@@ -156,6 +179,8 @@ SCHEMA: Dict[str, Rule] = {
     # evaluation
     "evaluation_grid_step": number(0, 1, low_open=True),
     "evaluation_grid_offset": number(0, 1, high_open=True),
+    "evaluation_sample": integer(1, optional=True),
+    "evaluation_rays": integer(0),
     "evaluation_holdout": flag(),
     "evaluation_methods": names(),
     "evaluation_retune_seeds": integers(0),
@@ -187,6 +212,15 @@ SCHEMA: Dict[str, Rule] = {
     "serve_host": text(),
     "serve_port": integer(0, 65535),
     "serve_access_log": flag(),
+    "serve_workers": COUNT,
+    "serve_list_users": flag(),
+    "serve_allowed_hosts": names(),
+    "serve_max_body_bytes": integer(1024),
+    "serve_index_min_items": integer(0),
+    "serve_index_expansion": COUNT,
+    "serve_index_candidates": integer(0),
+    "serve_index_connectivity": integer(2, 256),
+    "serve_index_build_expansion": COUNT,
 }
 
 #: Settings renamed in 0.2 (old key -> new key): the old spelling works for one release, with a warning.
@@ -224,11 +258,6 @@ RENAMED_VALUES: Dict[str, Dict[str, str]] = {
 
 #: New key -> its old spelling.
 OLD_NAMES: Dict[str, str] = {new: old for old, new in RENAMED.items()}
-
-
-def legacy_names(settings: Mapping[str, Any]) -> Dict[str, Any]:
-    """``settings`` under the keys of 0.1 (fingerprints of artifacts written before the renaming)."""
-    return {OLD_NAMES.get(key, key): value for key, value in settings.items()}
 
 
 def check_setting(key: str, value: Any) -> Any:

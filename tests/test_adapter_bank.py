@@ -110,7 +110,7 @@ def test_unknown_objective_fails_before_training(tmp_path, monkeypatch):
         run_recbole_paragon(model="ParagonSASRec", dataset="ml-tiny", config_file_list=[TEST_CONFIG],
                             config_dict={"data_path": os.path.join(os.path.dirname(__file__), "test_data"),
                                          "checkpoint_dir": str(tmp_path / "saved"),
-                                         "objectives": ["accuracy", "novelty"]})
+                                         "objectives": ["accuracy", "serendipity"]})
     assert not (tmp_path / "saved").exists()
 
 

@@ -12,7 +12,7 @@ PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 
 #: Bottom first. A module may import from its own layer or any layer below it, never from above.
 LAYERS = [
-    {"compat", "rules", "schema", "settings", "artifacts", "preference"},
+    {"compat", "rules", "schema", "settings", "artifacts", "preference", "echo"},
     {"strategies", "objectives"},
     {"metrics", "model"},
     {"generators", "evaluation"},

@@ -14,6 +14,8 @@ from recbole_paragon.artifacts import ArtifactError
 from recbole_paragon.bundle import files
 from recbole_paragon.store import saved_backbone_matches
 
+W2 = [0.5, 0.5]
+
 
 class Payload:
     """A pickle that creates ``marker`` when it is unpickled: what a crafted checkpoint would do."""
@@ -149,3 +151,70 @@ def test_bundle_serves_after_the_raw_dataset_is_deleted(tiny_bundle_run, tmp_pat
 
 def test_bundle_overrides_are_the_shared_ones():
     assert BUNDLE_OVERRIDES["export_grid_step"] == 0.25 and TINY_BACKBONE_OVERRIDES["data_path"] == TEST_DATA
+
+
+# -- signed bundles ------------------------------------------------------------------------------------------------
+KEY = "a-test-key-of-32-characters-long"
+
+
+def scaled(value, factor):
+    """Every float tensor of a nested payload times ``factor`` (what an attacker editing weights would write)."""
+    if isinstance(value, torch.Tensor):
+        return value * factor if value.is_floating_point() else value
+    if isinstance(value, dict):
+        return {k: scaled(v, factor) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(scaled(v, factor) for v in value)
+    return value
+
+
+def tamper_generator_and_manifest(directory):
+    """Generator weights x1.5 and the manifest's hash rewritten to match: a checksum cannot tell."""
+    path = os.path.join(directory, files.GENERATOR_TENSORS)
+    torch.save(scaled(torch.load(path, weights_only=True), 1.5), path)
+    manifest = json.load(open(os.path.join(directory, files.MANIFEST)))
+    manifest["files"][files.GENERATOR_TENSORS] = files.file_digest(path)
+    json.dump(manifest, open(os.path.join(directory, files.MANIFEST), "w"))
+
+
+@pytest.fixture
+def signed_run(tiny_bundle_run, tmp_path, monkeypatch):
+    """A copy of the run whose bundle was exported with PARAGON_BUNDLE_KEY set."""
+    monkeypatch.setenv("PARAGON_BUNDLE_KEY", KEY)
+    config = copy_run(tiny_bundle_run, tmp_path)
+    export(config, tmp_path)  # the unsigned bundle does not check out with the key set: exported again, signed
+    return config, os.path.join(config["run_dir"], files.BUNDLE_DIR)
+
+
+def test_signed_bundle_loads_and_an_edited_one_is_refused(signed_run, monkeypatch):
+    config, directory = signed_run
+    assert os.path.isfile(os.path.join(directory, "signature.json"))
+    assert ParagonRecommender.load(config["run_dir"]).recommend(users=["1"], preference=W2, k=3)
+    tamper_generator_and_manifest(directory)
+    with pytest.raises(ArtifactError, match=r"signature.json does not sign .*manifest.json.*PARAGON_BUNDLE_KEY"):
+        ParagonRecommender.load(config["run_dir"])
+    monkeypatch.setenv("PARAGON_BUNDLE_KEY", "another-key-of-32-characters-xxx")
+    with pytest.raises(ArtifactError, match="signed with another key"):
+        ParagonRecommender.load(config["run_dir"])
+    monkeypatch.delenv("PARAGON_BUNDLE_KEY")  # without a key the manifest is only a checksum: the edit goes through
+    ParagonRecommender.load(config["run_dir"])
+
+
+def test_unsigned_bundle_is_refused_when_a_key_is_set(tiny_bundle_run, tmp_path, monkeypatch):
+    config = copy_run(tiny_bundle_run, tmp_path)
+    monkeypatch.setenv("PARAGON_BUNDLE_KEY", KEY)
+    with pytest.raises(ArtifactError, match=r"manifest.json is not signed .*export the bundle again with "
+                                            r"PARAGON_BUNDLE_KEY set, or sign"):
+        ParagonRecommender.load(config["run_dir"])
+    monkeypatch.setenv("PARAGON_BUNDLE_KEY", "short")
+    with pytest.raises(ArtifactError, match="at least 16 characters"):
+        ParagonRecommender.load(config["run_dir"])
+
+
+def test_a_trusted_bundle_can_be_signed_afterwards(tiny_bundle_run, tmp_path, monkeypatch):
+    from recbole_paragon.bundle.sign import main as sign_main
+
+    config = copy_run(tiny_bundle_run, tmp_path)
+    monkeypatch.setenv("PARAGON_BUNDLE_KEY", KEY)
+    sign_main([config["run_dir"]])
+    assert ParagonRecommender.load(config["run_dir"]).recommend(users=["1"], preference=W2, k=3)

@@ -1,4 +1,5 @@
-"""The preference console in headless Chromium, against a real uvicorn on 127.0.0.1.
+"""The preference console and the OpenAPI page in headless Chromium, against a real uvicorn on 127.0.0.1, with
+every request that leaves the machine blocked (the pages must work offline).
 
 Needs Debian's ``chromium`` (``apt-get install chromium``) and Playwright for Python (``pip install -e .[test]``;
 Playwright's own browser download is never used). Without them the test skips with that message, unless
@@ -39,7 +40,7 @@ def live_service(tiny_bundle_run):
     """The service on a free loopback port, in a thread of this process."""
     import uvicorn
 
-    app, recommender = build_app(tiny_bundle_run[0]["run_dir"])
+    app, recommender = build_app(tiny_bundle_run[0]["run_dir"], {"serve_list_users": True})
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -63,7 +64,11 @@ def page():
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            yield browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.outside = []  # requests to anywhere but the service: blocked, and the tests check there are none
+            page.route(lambda url: not url.startswith("http://127.0.0.1:"),
+                       lambda route: (page.outside.append(route.request.url), route.abort()))
+            yield page
         finally:
             browser.close()
 
@@ -95,7 +100,7 @@ def test_moving_the_diversity_slider_diversifies_the_list(page, live_service):
     page.goto(url + "/")
     page.wait_for_function(READY, arg=0, timeout=30_000)
     assert page.input_value("#w-diversity") == "0" and page.input_value("#w-accuracy") == "1"
-    act(page, lambda: page.select_option("#user", user))
+    act(page, lambda: page.fill("#user", user))
     before, categories_before = shown(page)
     assert before == [e["item"] for e in recommender.recommend(users=[user], preference=[1, 0])[0]]
 
@@ -107,6 +112,7 @@ def test_moving_the_diversity_slider_diversifies_the_list(page, live_service):
     assert page.text_content("#share-diversity").endswith("0.50")  # the weight shown normalised
     assert page.get_attribute("#summary", "data-categories") == str(categories_after)
     assert page.locator("#current-point").count() == 1 and page.locator("#metrics tr").count() > 0
+    assert page.outside == []
 
 
 def test_a_bad_history_shows_the_services_message(page, live_service):
@@ -115,3 +121,17 @@ def test_a_bad_history_shows_the_services_message(page, live_service):
     page.wait_for_function(READY, arg=0, timeout=30_000)
     act(page, lambda: page.fill("#history", "100 no-such-item"))
     assert "unknown item 'no-such-item'" in page.text_content("#error")
+
+
+def test_the_openapi_page_renders_offline(page, live_service):
+    """/docs draws every operation from the package's own Swagger UI files; nothing is fetched from elsewhere."""
+    url, _ = live_service
+    blocked = []
+    page.on("console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text
+            else None)
+    page.goto(url + "/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    paths = page.eval_on_selector_all(".opblock-summary-path", "nodes => nodes.map(n => n.textContent.trim())")
+    assert {"/health", "/objectives", "/users", "/recommend"} <= {p.replace("\u200b", "") for p in paths}
+    assert "recbole-paragon" in page.text_content(".title")
+    assert page.outside == [] and blocked == []

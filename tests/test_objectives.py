@@ -74,9 +74,11 @@ def test_group_spread_is_gap_of_group_means():
 
 
 def test_registry_lists_available_objectives_on_unknown_name():
-    assert {"accuracy", "diversity", "fairness"} <= set(OBJECTIVES)
-    with pytest.raises(ValueError, match="available: accuracy, diversity, fairness"):
-        check_objective_names(["accuracy", "novelty"])
+    assert {"accuracy", "diversity", "fairness", "exposure", "novelty", "embedding_diversity",
+            "calibration"} <= set(OBJECTIVES)
+    with pytest.raises(ValueError, match="available: accuracy, calibration, diversity, embedding_diversity, "
+                                         "exposure, fairness, novelty"):
+        check_objective_names(["accuracy", "serendipity"])
     with pytest.raises(ValueError, match="at least two"):
         check_objective_names(["accuracy"])
 

@@ -13,6 +13,7 @@ from recbole_paragon import ParagonRecommender, generate
 from recbole_paragon.bundle import UnknownIdError
 from recbole_paragon.serving.batcher import GenerationBatcher
 from recbole_paragon.serving.cache import AdapterCache
+from recbole_paragon.serving.requests import Preference
 
 W = [0.4, 0.6]
 
@@ -148,8 +149,8 @@ def test_adapters_are_cached_per_preference(tiny_bundle_run):
     ({"users": "1"}, ValueError, "non-empty list"),
     ({"users": []}, ValueError, "non-empty list"),
     ({"histories": [[]]}, ValueError, "non-empty list of item tokens"),
-    ({"users": ["1"], "histories": [["1"]]}, ValueError, "not both"),
-    ({}, ValueError, "not both or neither"),
+    ({"users": ["1"], "histories": [["1"]]}, ValueError, "give either users or histories, not both"),
+    ({}, ValueError, "say whom to recommend for"),
     ({"users": ["1"], "preference": None}, ValueError, "give a preference"),
 ])
 def test_bad_input_names_the_problem(recommender, kwargs, error, message):
@@ -158,7 +159,9 @@ def test_bad_input_names_the_problem(recommender, kwargs, error, message):
 
 
 def test_preference_by_name_is_the_same_as_by_position(recommender):
-    assert torch.equal(recommender.preference({"diversity": 3, "accuracy": 1}), recommender.preference([0.25, 0.75]))
+    by_name, by_position = recommender.preference({"diversity": 3, "accuracy": 1}), recommender.preference([1, 3])
+    assert by_name == by_position and by_name.values == (0.25, 0.75)
+    assert torch.equal(by_name.tensor, torch.tensor([0.25, 0.75]))
 
 
 def test_concurrent_new_preferences_share_sampling_passes():
@@ -199,10 +202,14 @@ def test_a_failed_pass_reaches_every_caller_and_the_next_pass_runs():
     assert torch.equal(batcher(torch.ones(2, 2)), torch.ones(2, 2))
 
 
+def preferences(*rows):
+    return [Preference(tuple(row), torch.tensor(row)) for row in rows]
+
+
 def test_cache_evicts_least_recently_used():
     cache = AdapterCache(lambda p: p * 2, size=2)
-    vectors, cached = cache.vectors(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    vectors, cached = cache.vectors(preferences([1.0, 0.0], [0.0, 1.0]))
     assert cached == [False, False] and torch.equal(vectors, torch.tensor([[2.0, 0.0], [0.0, 2.0]]))
-    cache.vectors(torch.tensor([[1.0, 0.0]]))  # touch: [1, 0] is now the most recent
-    cache.vectors(torch.tensor([[0.5, 0.5]]))  # evicts [0, 1]
-    assert cache.vectors(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))[1] == [True, False]
+    cache.vectors(preferences([1.0, 0.0]))  # touch: [1, 0] is now the most recent
+    cache.vectors(preferences([0.5, 0.5]))  # evicts [0, 1]
+    assert cache.vectors(preferences([1.0, 0.0], [0.0, 1.0]))[1] == [True, False]

@@ -180,12 +180,12 @@ def test_one_topk_collection_equals_recboles(metrics, positives, fast, monkeypat
 
 @pytest.mark.parametrize("lam", [0.0, 0.4, 1.0])
 def test_mmr_on_ranked_candidates_equals_mmr_on_score_matrices(paragon_run, lam):
-    from recbole_paragon.baselines.mmr import mmr_order, mmr_rerank
+    from recbole_paragon.baselines.mmr import category_similarity, mmr_order, mmr_rerank
 
     _, trainer = trainer_for(paragon_run, topk=[5, 10])
     evaluator, ids = trainer.split_evaluator, trainer.objectives_by_name("diversity").category_ids
     scores, items = evaluator.backbone_top("test", 30)
-    lists = mmr_order(scores, items, ids, lam, 5)
+    lists = mmr_order(scores, items, category_similarity(ids[items].int()), lam, 5)
     matrices = evaluator.rescored("test", lambda s: mmr_rerank(s, ids, lam, 5, 30))
     assert evaluator.ranked("test", lists) == matrices
     if lam == 1.0:  # no re-ranking: the plain backbone's metrics

@@ -17,10 +17,13 @@ from run_recbole_paragon import wants_service
 W = [0.4, 0.6]
 
 
+LOCAL = "http://127.0.0.1"  # the Host header must be an allowed name (serve_allowed_hosts)
+
+
 @pytest.fixture(scope="module")
 def served(tiny_bundle_run):
-    app, recommender = build_app(tiny_bundle_run[0]["run_dir"])
-    return TestClient(app), recommender
+    app, recommender = build_app(tiny_bundle_run[0]["run_dir"], {"serve_list_users": True})
+    return TestClient(app, base_url=LOCAL), recommender
 
 
 def test_health_objectives_and_users(served):
@@ -63,11 +66,18 @@ def test_cached_flag_follows_the_adapter_cache(served):
     ({"user": "1", "preference": [], "k": 5}, 422, "preference is empty"),
     ({"user": "1", "preference": W, "k": 0}, 422, "k must be an integer from 1 to 100"),
     ({"user": "1", "preference": W, "k": 101}, 422, "k must be an integer from 1 to 100"),
-    ({"user": "1", "history": ["1"], "preference": W}, 422, "not both"),
-    ({"preference": W}, 422, "not both"),
-    ({"user": "1"}, 422, "preference"),
+    ({"user": "1", "history": ["1"], "preference": W}, 422, "give either user or history, not both"),
+    ({"preference": W}, 422, "say whom to recommend for"),
+    ({"user": "1"}, 422, "give a preference"),
     ({"user": "1", "preference": W, "colour": "red"}, 422, "colour"),
-    ({"user": "1", "preference": "0.5,0.5"}, 422, "preference"),
+    ({"user": "1", "preference": "0.5;0.5"}, 422, "comma-separated numbers"),
+    ({"user": "1", "preference": [1e308, 1e308]}, 422, "sum overflows"),
+    ({"user": "1", "preference": [True, 1]}, 422, "numbers like"),
+    ({"user": "1", "preference": W, "k": True}, 422, "k must be an integer"),
+    ({"user": "1", "preference": W, "k": "5"}, 422, "k must be an integer"),
+    ({"user": "1", "preference": W, "k": 5.0}, 422, "k must be an integer"),
+    ({"user": "1", "preference": W, "exclude_seen": "no"}, 422, "exclude_seen must be true or false"),
+    ([1, 2], 422, "must be a JSON object"),
 ])
 def test_bad_input_is_a_4xx_naming_the_problem(served, body, status, message):
     response = served[0].post("/recommend", json=body)
@@ -165,3 +175,30 @@ def test_serve_stage_in_the_python_api_points_to_the_command_line():
 
     with pytest.raises(ValueError, match="--stage=serve runs the HTTP service"):
         build_config("ParagonSASRec", "ml-tiny", config_dict={"stage": "serve"})
+
+
+def test_serve_settings_on_the_command_line():
+    arguments = parse_arguments(["--run_dir=x", "--serve_list_users=True", "--serve_workers=2", "--insecure"])
+    assert arguments.settings == {"serve_list_users": True, "serve_workers": 2} and arguments.insecure
+    for bad in (["--run_dir=x", "--serve_workers=0"], ["--run_dir=x", "--serve_workers=two"],
+                ["--run_dir=x", "--serve_no_such_setting=1"], ["--run_dir=x", "--serve_list_users"]):
+        with pytest.raises(SystemExit):
+            parse_arguments(bad)
+
+
+def test_a_worker_process_builds_its_own_app_from_what_the_parent_hands_it(tiny_bundle_run, monkeypatch):
+    """serve_workers > 1: each uvicorn worker calls worker_app(), which loads the bundle itself (its own adapter
+    cache and batcher) with the parent's settings and the token from the environment."""
+    from recbole_paragon.service.server import WORKER_VARIABLE, worker_app
+
+    monkeypatch.setenv(WORKER_VARIABLE, json.dumps({"path": tiny_bundle_run[0]["run_dir"], "host": "127.0.0.1",
+                                                    "settings": {"serve_list_users": True}}))
+    monkeypatch.setenv("PARAGON_API_TOKEN", "a-worker-token-0123456789")
+    client = TestClient(worker_app(), base_url=LOCAL)
+    assert client.get("/users").status_code == 401
+    headers = {"Authorization": "Bearer a-worker-token-0123456789"}
+    assert client.get("/users", headers=headers).json()["total"] == 300
+    first = client.post("/recommend", json={"user": "1", "preference": W}, headers=headers).json()
+    again = TestClient(worker_app(), base_url=LOCAL).post("/recommend", json={"user": "1", "preference": W},
+                                                          headers=headers).json()
+    assert not first["cached"] and not again["cached"] and first["items"] == again["items"]  # one cache each

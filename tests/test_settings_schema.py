@@ -2,6 +2,7 @@
 the key, the Config checks them all when it is built, renamed settings still work (with a warning), likely typos
 get a "did you mean", and RecBole's own entry points know the Paragon models."""
 import glob
+import json
 import os
 import warnings
 
@@ -11,9 +12,10 @@ import yaml
 from recbole_paragon.baselines import METHODS
 from recbole_paragon.config import Config
 from recbole_paragon.generators import GENERATORS
+from recbole_paragon.pipeline import stale_generator_reason
 from recbole_paragon.quick_start import STAGES
 from recbole_paragon.schema import (OLD_NAMES, RENAMED, RENAMED_VALUES, SCHEMA, SettingWarning, check_settings,
-                                    legacy_names, modernise)
+                                    modernise)
 from recbole_paragon.settings import PROPERTIES_DIR, setting, yaml_defaults, yaml_loader
 from recbole_paragon.strategies import STRATEGIES
 
@@ -102,11 +104,16 @@ def test_renamed_settings_and_stages_work_with_a_warning(tmp_path):
         assert tiny(tmp_path, generator_objective_steps=7, finetune_steps=9)["finetune_steps"] == 9
 
 
-def test_modernise_and_legacy_names_cover_every_rename():
+def test_modernise_covers_every_rename_and_an_old_generator_says_why_it_is_not_reused(tmp_path):
     settings = {old: 1 for old in RENAMED}
     modernise(settings)
     assert set(settings) == set(RENAMED.values())
-    assert legacy_names(settings) == {old: 1 for old in RENAMED}
+    (tmp_path / "generator-diffusion.json").write_text(json.dumps({"kind": "diffusion", "generator_objective_steps": 2}))
+    (tmp_path / "generator-diffusion.pt").write_bytes(b"")
+    assert "saved by recbole-paragon 0.1" in stale_generator_reason(str(tmp_path), "diffusion")
+    assert "generator_objective_steps is now finetune_steps" in stale_generator_reason(str(tmp_path), "diffusion")
+    (tmp_path / "generator-diffusion.json").write_text(json.dumps({"kind": "diffusion", "finetune_steps": 2}))
+    assert stale_generator_reason(str(tmp_path), "diffusion") == "was trained with other settings"
     assert set(OLD_NAMES) <= set(SCHEMA) and not set(RENAMED) & set(SCHEMA)
     for key, table in RENAMED_VALUES.items():
         assert set(table.values()) <= set(SCHEMA[key].choices or METHODS), key

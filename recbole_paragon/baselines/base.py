@@ -7,6 +7,7 @@ in a module of this package.
 from __future__ import annotations
 
 import time
+from logging import getLogger
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -68,6 +69,10 @@ class AdaptationMethod(ABC):
     def __init__(self, context: MethodContext) -> None:
         self.context = context
 
+    def unavailable(self) -> Optional[str]:
+        """Why the method cannot run on this run's objectives (then it is left out and the report says why)."""
+        return None
+
     def prepare(self) -> None:
         """Called once before the first preference (warm-up that a deployed method would not pay per call)."""
 
@@ -100,9 +105,18 @@ def check_method_names(names: List[str]) -> List[str]:
     return names
 
 
-def build_methods(names: List[str], context: MethodContext) -> List[AdaptationMethod]:
-    """The named methods, in order; an unknown name lists the registered ones."""
-    return [METHODS[name](context) for name in check_method_names(names)]
+def build_methods(names: List[str], context: MethodContext) -> Tuple[List[AdaptationMethod], Dict[str, str]]:
+    """The named methods that can run, in order, and why each other one cannot; an unknown name lists the
+    registered ones."""
+    methods, skipped = [], {}
+    for method in (METHODS[name](context) for name in check_method_names(names)):
+        reason = method.unavailable()
+        if reason is None:
+            methods.append(method)
+        else:
+            skipped[method.name] = reason
+            getLogger().warning(f"evaluation method {method.name} left out: {reason}")
+    return methods, skipped
 
 
 def run_methods(methods: List[AdaptationMethod], preferences: torch.Tensor) -> Dict[str, List[Entry]]:

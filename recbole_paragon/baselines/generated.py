@@ -1,9 +1,11 @@
-"""Generated adapters: the diffusion generator (Paragon) and the hypernetwork, one sampling pass per preference."""
+"""Generated adapters: the diffusion generator (Paragon), the hypernetwork and the conditioned adapter, one pass per
+preference."""
 from __future__ import annotations
 
 import torch
 
 from recbole_paragon.baselines.base import AdaptationMethod, Entry, register, timed
+from recbole_paragon.generators import GENERATORS
 
 
 class Generated(AdaptationMethod):
@@ -21,13 +23,7 @@ class Generated(AdaptationMethod):
         return {"metrics": self.context.evaluate(vectors[0]), "seconds": seconds}
 
 
-@register
-class Diffusion(Generated):
-    name = "diffusion"
-    kind = "diffusion"
-
-
-@register
-class HyperNet(Generated):
-    name = "hypernet"
-    kind = "hypernet"
+#: One evaluation method per generator kind, named after it (``diffusion``, ``hypernet``, ``conditioned``...).
+for _kind in GENERATORS:
+    register(type(f"Generated{_kind.title()}", (Generated,), {"name": _kind, "kind": _kind,
+                                                                "__doc__": f"The {_kind} generator's adapter."}))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -80,7 +80,8 @@ def mmr_rerank(scores: Tensor, item_categories: Tensor, lam: float, k: int,
     cand_scores, cand_items = torch.topk(work, n_cand, dim=1, sorted=True)  # descending: index = original rank
     cand_scores = cand_scores.double()
     valid = torch.isfinite(cand_scores)
-    picks, picked_ok = greedy_picks(relevance(cand_scores, valid), valid, ids[cand_items].int(), lam, k)
+    picks, picked_ok = greedy_picks(relevance(cand_scores, valid), valid, category_similarity(ids[cand_items].int()),
+                                    lam, k)
     return placed_scores(work, cand_items, picks, picked_ok, k)
 
 
@@ -102,10 +103,25 @@ def relevance(cand_scores: Tensor, valid: Tensor) -> Tensor:
     return torch.where(valid, rel, torch.zeros_like(rel))
 
 
-def greedy_picks(rel: Tensor, valid: Tensor, cats: Tensor, lam: float, k: int):
-    """MMR's greedy choice, vectorised over users: ``k`` candidate positions per user and whether each was valid."""
+Similarity = Callable[[Tensor, Tensor], Tensor]
+
+
+def category_similarity(cats: Tensor) -> Similarity:
+    """``similarity(rows, choice)``: Jaccard ``[U, n]`` of every candidate's category set (``cats [U, n, c]``) to
+    the one chosen per user."""
     sizes = (cats > 0).sum(-1).double()
     slots = cats.transpose(1, 2).contiguous()
+    return lambda rows, choice: jaccard_to(slots, sizes, cats[rows, choice], sizes[rows, choice])
+
+
+def embedding_similarity(unit: Tensor) -> Similarity:
+    """``similarity(rows, choice)``: cosine ``[U, n]`` of every candidate's unit embedding (``unit [U, n, H]``) to
+    the one chosen per user (diversity without categories)."""
+    return lambda rows, choice: (unit @ unit[rows, choice][:, :, None]).squeeze(-1).double()
+
+
+def greedy_picks(rel: Tensor, valid: Tensor, similarity: Similarity, lam: float, k: int):
+    """MMR's greedy choice, vectorised over users: ``k`` candidate positions per user and whether each was valid."""
     max_sim = torch.zeros_like(rel)
     available = valid.clone()
     rows = torch.arange(len(rel), device=rel.device)
@@ -117,7 +133,7 @@ def greedy_picks(rel: Tensor, valid: Tensor, cats: Tensor, lam: float, k: int):
         picks.append(choice)
         picked_ok.append(ok)
         available[rows[ok], choice[ok]] = False
-        max_sim = torch.maximum(max_sim, jaccard_to(slots, sizes, cats[rows, choice], sizes[rows, choice]))
+        max_sim = torch.maximum(max_sim, similarity(rows, choice))
     return picks, picked_ok
 
 
@@ -132,13 +148,14 @@ def placed_scores(work: Tensor, cand_items: Tensor, picks, picked_ok, k: int) ->
     return out
 
 
-def mmr_order(cand_scores: Tensor, cand_items: Tensor, ids: Tensor, lam: float, k: int) -> Tensor:
+def mmr_order(cand_scores: Tensor, cand_items: Tensor, similarity: Similarity, lam: float, k: int) -> Tensor:
     """Each user's candidates ``cand_items [U, n]`` (scores ``cand_scores``, best first) re-ordered: MMR's ``k`` picks
     in pick order, then the other candidates in their original order (non-finite ones last) — the ranking
-    :func:`mmr_rerank`'s score matrix gives, without building it."""
+    :func:`mmr_rerank`'s score matrix gives, without building it. ``similarity`` compares these candidates
+    (:func:`category_similarity` or :func:`embedding_similarity`)."""
     cand_scores = cand_scores.double()
     valid = torch.isfinite(cand_scores)
-    picks, picked_ok = greedy_picks(relevance(cand_scores, valid), valid, ids[cand_items].int(), lam, k)
+    picks, picked_ok = greedy_picks(relevance(cand_scores, valid), valid, similarity, lam, k)
     count = cand_items.shape[1]
     key = torch.arange(count, device=cand_items.device).repeat(len(cand_items), 1) + k
     key = torch.where(valid, key, key + count)
@@ -150,28 +167,43 @@ def mmr_order(cand_scores: Tensor, cand_items: Tensor, ids: Tensor, lam: float, 
 
 @register
 class MMR(AdaptationMethod):
-    """MMR re-ranking of the plain backbone's top ``mmr_candidates`` with λ = the accuracy weight, categories of the
-    diversity objective, ``k`` = the first ``topk``. The backbone's candidates do not depend on the preference:
-    they are found once (:meth:`prepare`); the seconds are those of re-ranking them, and the re-ranked lists are
-    evaluated as they are (no score matrix)."""
+    """MMR re-ranking of the plain backbone's top ``mmr_candidates`` with λ = the accuracy weight, ``k`` = the first
+    ``topk``, and the run's diversity as similarity: category Jaccard (``diversity``) or the backbone's embedding
+    cosine (``embedding_diversity``). The backbone's candidates do not depend on the preference: they are found once
+    (:meth:`prepare`); the seconds are those of re-ranking them, and the re-ranked lists are evaluated as they are
+    (no score matrix)."""
 
     name = "mmr"
+
+    def unavailable(self) -> Optional[str]:
+        names = self.context.trainer.objective_names
+        if "accuracy" not in names or not {"diversity", "embedding_diversity"} & set(names):
+            return "MMR trades accuracy against diversity: it needs the accuracy objective and diversity or " \
+                   "embedding_diversity"
+        return None
 
     def prepare(self) -> None:
         context = self.context
         topk = setting(context.config, "topk")
         count = max([int(setting(context.config, "mmr_candidates"))] + list(topk if isinstance(topk, list) else [topk]))
         self.candidates = context.evaluator.backbone_top(context.split, count)
+        names = context.trainer.objective_names
+        if "diversity" in names:
+            ids = context.trainer.objectives[names.index("diversity")].category_ids
+            self.similarity_of = lambda items: category_similarity(ids[items].int())
+        else:
+            unit = torch.nn.functional.normalize(context.trainer.model.item_vectors().detach(), dim=-1)
+            self.similarity_of = lambda items: embedding_similarity(unit[items])
 
     def adapt(self, preference: torch.Tensor) -> Entry:
         context = self.context
         lam = float(preference[context.objective_index("accuracy")])
-        ids = context.trainer.objectives[context.objective_index("diversity")].category_ids
         k, (scores, items) = first_topk(context.config), self.candidates
         chunk = int(setting(context.config, "eval_batch_size"))
 
         def rerank():
-            return torch.cat([mmr_order(s, i, ids, lam, k) for s, i in zip(scores.split(chunk), items.split(chunk))])
+            return torch.cat([mmr_order(s, i, self.similarity_of(i), lam, k)
+                              for s, i in zip(scores.split(chunk), items.split(chunk))])
 
         with torch_threads(int(setting(context.config, "compute_threads"))):  # small ops: one thread is fastest
             lists, seconds = timed(rerank)

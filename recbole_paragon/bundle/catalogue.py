@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from recbole_paragon.echo import brief
 from recbole_paragon.settings import setting
 
 PADDING = 0  # RecBole's padding id of every token field
@@ -146,10 +147,10 @@ class Catalogue:
     @staticmethod
     def _lookup(index: Dict[str, int], token: Any, kind: str) -> int:
         if isinstance(token, bool) or not isinstance(token, (str, int)):
-            raise ValueError(f"{kind} ids are tokens (strings) like the dataset's, got {token!r}")
+            raise ValueError(f"{kind} ids are tokens (strings) like the dataset's, got {brief(token)}")
         found = index.get(str(token))
         if found is None:
-            raise UnknownIdError(f"unknown {kind} {str(token)!r}: the bundle knows {len(index)} {kind} tokens "
+            raise UnknownIdError(f"unknown {kind} {brief(str(token))}: the bundle knows {len(index)} {kind} tokens "
                                  f"(those of the exported dataset's {kind}_id field)")
         return found
 

@@ -11,17 +11,18 @@ import tempfile
 from logging import getLogger
 from typing import Any, Dict, List, Optional
 
-from recbole_paragon.artifacts import (ArtifactError, fingerprint, read_json, run_directory, save_tensors,
-                                       to_jsonable, write_json)
+from recbole_paragon.artifacts import ArtifactError, fingerprint, run_directory, save_tensors, to_jsonable, write_json
 from recbole_paragon.bundle.catalogue import catalogue_payload, user_histories
 from recbole_paragon.bundle.files import (BACKBONE, BUNDLE_DIR, CATALOGUE, GENERATOR_METADATA, GENERATOR_TENSORS,
-                                          GRID, MANIFEST, MODEL, TENSORS, write_manifest)
+                                          GRID, INDEX, MANIFEST, MODEL, TENSORS, read_manifest, write_manifest)
+from recbole_paragon.bundle.index import ItemIndex, wants_index
 from recbole_paragon.bundle.standin import dataset_facts, encode_config, item_feature_tensors
 from recbole_paragon.model.adapter import Adapter
 from recbole_paragon.preference import simplex_grid
 from recbole_paragon.settings import setting
 
-SETTINGS = ("export_grid_step", "title_field", "category_field")
+SETTINGS = ("export_grid_step", "title_field", "category_field", "serve_index_min_items", "serve_index_connectivity",
+            "serve_index_build_expansion")
 
 
 def source_fingerprint(config, model, adapters, dataset) -> str:
@@ -91,6 +92,9 @@ def _write_files(directory: str, config, dataset, trainer, adapters) -> None:
     write_json(os.path.join(directory, GENERATOR_METADATA), to_jsonable(adapters.metadata))
     write_json(os.path.join(directory, GRID), {"objectives": objective_info(trainer),
                                                "grid": grid_metrics(config, trainer, adapters)})
+    table = model.index_table() if wants_index(config, model.n_items) else None
+    if table is not None:
+        ItemIndex.build(table, config).save(os.path.join(directory, INDEX))
 
 
 def _swap(staging: str, directory: str) -> None:
@@ -106,11 +110,12 @@ def _swap(staging: str, directory: str) -> None:
 
 
 def _exported_from(manifest_path: str) -> Optional[str]:
-    """The source fingerprint of an existing bundle (``None``: none there, or unreadable)."""
+    """The source fingerprint of an existing bundle (``None``: none there, or one that does not check out: a file
+    changed, or not signed with the ``PARAGON_BUNDLE_KEY`` now set)."""
     if not os.path.isfile(manifest_path):
         return None
     try:
-        manifest = read_json(manifest_path, "it is exported again")
+        manifest = read_manifest(os.path.dirname(manifest_path))
     except ArtifactError:
         return None
-    return manifest.get("source_fingerprint") if isinstance(manifest, dict) else None
+    return manifest.get("source_fingerprint")

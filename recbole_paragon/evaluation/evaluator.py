@@ -12,10 +12,10 @@ from typing import Callable, Dict, Optional
 
 import torch
 from recbole.data.interaction import Interaction
-from recbole.evaluator import Collector
+from recbole.evaluator import Collector, DataStruct
 from recbole.evaluator import Evaluator as RecBoleEvaluator
 
-from recbole_paragon.metrics import collect_ranked_lists
+from recbole_paragon.metrics import collect_ranked_lists, set_item_embeddings
 from recbole_paragon.model.cache import RepresentationCache, top_candidates
 
 Rescore = Callable[[torch.Tensor], torch.Tensor]
@@ -42,17 +42,25 @@ class SplitEvaluator:
         self.caches = caches
         self.adapter = copy.deepcopy(model.adapter).requires_grad_(False)
         self.collector = Collector(config)
+        set_item_embeddings(self.collector, model.item_vectors())  # EmbeddingILD: the frozen backbone's items
         self.collector.data_collect(train_data)
         self.metrics = RecBoleEvaluator(config)
 
     @torch.no_grad()
     def vector(self, vector: Optional[torch.Tensor], split: str = "valid") -> "OrderedDict[str, float]":
         """Metrics of the backbone with adapter ``vector`` (None: the identity adapter) on ``split``."""
+        return self.metrics.evaluate(self.collected(vector, split))
+
+    @torch.no_grad()
+    def collected(self, vector: Optional[torch.Tensor], split: str = "valid") -> DataStruct:
+        """RecBole's collected data (ranked lists per row, and what the metrics need) of the backbone with adapter
+        ``vector`` on ``split``, before any metric is computed (bootstrapping resamples its rows)."""
         if vector is None:
             self.adapter.reset_parameters()
         else:
             self.adapter.set_vector(vector)
-        return self.cache(self.caches[split], self.model, self.adapter)
+        self.collect(self.caches[split], self.model, self.adapter)
+        return self.collector.get_data_struct()
 
     @torch.no_grad()
     def rescored(self, split: str, rescore: Rescore) -> "OrderedDict[str, float]":
@@ -96,8 +104,12 @@ class SplitEvaluator:
     def cache(self, cache: RepresentationCache, model, transform, rescore: Optional[Rescore] = None
               ) -> "OrderedDict[str, float]":
         """Score cached states through ``transform`` (hidden -> adapted hidden) with ``model``'s score head (only
-        the sampled items under sampled evaluation), optionally re-rank with ``rescore``, and run RecBole's
-        evaluator."""
+        the sampled items under sampled evaluation), optionally re-rank with ``rescore``, and run RecBole's evaluator."""
+        self.collect(cache, model, transform, rescore)
+        return self.metrics.evaluate(self.collector.get_data_struct())
+
+    def collect(self, cache: RepresentationCache, model, transform, rescore: Optional[Rescore] = None) -> None:
+        """Feed the collector every row of ``cache`` scored by ``model`` through ``transform`` (and ``rescore``)."""
         for batch in cache.chunks(int(self.config["eval_batch_size"])):
             scores = restricted(model.score_representation(transform(batch.hidden)), batch.sampled)
             scores[:, 0] = -torch.inf
@@ -106,4 +118,3 @@ class SplitEvaluator:
             interaction = Interaction({model.USER_ID: batch.users})
             positive_u = torch.arange(len(batch.target))
             self.collector.eval_batch_collect(scores, interaction, positive_u, batch.target)
-        return self.metrics.evaluate(self.collector.get_data_struct())

@@ -1,4 +1,5 @@
-"""Plots of the report: Pareto fronts of two metrics, and ternary maps of each metric over a 3-objective simplex."""
+"""Plots of the report: Pareto fronts of two metrics, ternary maps of each metric over a 3-objective simplex, and
+one panel per pair of metrics for three objectives or more."""
 from __future__ import annotations
 
 import os
@@ -83,3 +84,27 @@ def ternary_plots(report: Mapping[str, Any], directory: str) -> Dict[str, str]:
         safe = metric.replace("@", "_at_")
         paths[f"ternary {metric}"] = _save(fig, os.path.join(directory, f"ternary-{safe}.png"))
     return paths
+
+
+def pairs_plot(report: Mapping[str, Any], keys: Sequence[str], path: str,
+               methods: Sequence[str] = ("retune", "diffusion")) -> str:
+    """Every pair of the metrics ``keys`` in its own panel (K objectives: K(K−1)/2 panels), each method's test points
+    as a scatter: how K > 2 objectives trade off, pair by pair. Returns ``path``."""
+    pairs = [(a, b) for i, a in enumerate(keys) for b in keys[i + 1:]]
+    shown = [m for m in methods if report.get("methods", {}).get(m)] or list(report.get("methods", {}))[:2]
+    columns = min(3, len(pairs))
+    rows = -(-len(pairs) // columns)
+    fig = _figure(3.6 * columns, 3.2 * rows)
+    for index, (x_key, y_key) in enumerate(pairs, start=1):
+        ax = fig.add_subplot(rows, columns, index)
+        for method in shown:
+            points = [(e["metrics"].get(x_key), e["metrics"].get(y_key)) for e in report["methods"][method]]
+            array = np.array([p for p in points if None not in p], dtype=float).reshape(-1, 2)
+            ax.scatter(array[:, 0], array[:, 1], s=14, alpha=0.7, label=method)
+        ax.set_xlabel(x_key, fontsize=8)
+        ax.set_ylabel(y_key, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+        if index == 1:
+            ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -14,7 +14,7 @@ import numpy as np
 
 from recbole_paragon.artifacts import to_jsonable, write_text
 from recbole_paragon.evaluation.comparison import comparison_plot, comparison_section
-from recbole_paragon.evaluation.plots import pareto_plot, ternary_plots
+from recbole_paragon.evaluation.plots import pairs_plot, pareto_plot, ternary_plots
 from recbole_paragon.evaluation.measures import (_as_array, controllability, fidelity, hypervolumes, noise_floor,
                                                  ray_controllability)
 
@@ -197,6 +197,19 @@ def _control_section(report: Mapping[str, Any]) -> List[str]:
     return ["## Control (Spearman of each weight with its metric)", "", _table(header, rows), ""]
 
 
+def _levers_section(report: Mapping[str, Any]) -> List[str]:
+    """Each objective's lever (its vertex against the reference, in bootstrap standard errors) and the warnings."""
+    levers = report.get("levers") or {}
+    if not levers.get("objectives"):
+        return []
+    rows = [[name, lever["metric"], f"{lever['reference']} {_fmt(lever['reference_value'])}",
+             _fmt(lever["vertex_value"]), _fmt(lever["lever_se"], 1), "yes" if lever["has_lever"] else "**no**"]
+            for name, lever in levers["objectives"].items()]
+    parts = ["## Levers (each objective's vertex against the backbone, selection users)", "",
+             _table(["objective", "metric", "reference", "vertex", "standard errors", "lever"], rows), ""]
+    return parts + [f"- **warning**: {warning}" for warning in levers.get("warnings", [])] + [""]
+
+
 def _markdown(report: Mapping[str, Any]) -> str:
     methods: Mapping[str, Sequence[Mapping[str, Any]]] = report.get("methods", {})
     header, rows = _summary_rows(report)
@@ -221,6 +234,7 @@ def _markdown(report: Mapping[str, Any]) -> str:
             table_rows = [[label] + [_fmt(lookup.get((n, label))) for n in names] for label in labels]
             parts += [f"### {metric}", "", _table(["preference"] + names, table_rows), ""]
     parts += _control_section(report)
+    parts += _levers_section(report)
     parts += comparison_section(report)
     if report.get("protocol"):
         parts += ["## Protocol", "", "```json", json.dumps(report["protocol"], sort_keys=True), "```", ""]
@@ -267,4 +281,7 @@ def write_report(directory: str, report: Mapping[str, Any]) -> Dict[str, str]:
     compared = comparison_plot(clean, directory)
     if compared:
         paths["compare plot"] = compared
+    objective_keys = (clean.get("hypervolume_reference") or {}).get("metrics") or []
+    if len(objective_keys) >= 3:  # one panel per pair of the objectives' metrics
+        paths["pairs"] = pairs_plot(clean, objective_keys, os.path.join(directory, "pairs.png"))
     return paths

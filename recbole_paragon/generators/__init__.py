@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from recbole_paragon.generators.conditioned import ConditionedAdapter
 from recbole_paragon.generators.diffusion import GaussianDiffusion
 from recbole_paragon.generators.diffusion_generator import DiffusionGenerator
 from recbole_paragon.generators.dit import DiT
@@ -14,8 +15,10 @@ from recbole_paragon.generators.generated import GeneratedAdapters
 from recbole_paragon.generators.hypernet import HyperNetwork
 from recbole_paragon.generators.tokens import AdapterTokenizer, Normalizer
 
-#: Generator kinds by the name ``generator:`` takes in yaml.
-GENERATORS: Dict[str, type] = {"diffusion": DiffusionGenerator, "hypernet": HyperNetwork}
+#: Generator kinds by the name ``generator:`` takes in yaml. Each class names its ``kind``, how it is trained
+#: (``training``: from the bank, or on the objectives through ``for_adapter``) and its ``settings_prefixes``; its
+#: evaluation method, training and fingerprint follow from this table.
+GENERATORS: Dict[str, type] = {cls.kind: cls for cls in (DiffusionGenerator, HyperNetwork, ConditionedAdapter)}
 _STATE_KINDS = {**GENERATORS, "hypernetwork": HyperNetwork}  # "hypernetwork": files saved before 0.2
 
 
@@ -33,5 +36,5 @@ def generator_from_state(state: Dict[str, Any]):
     return _STATE_KINDS[kind].from_state(state)
 
 
-__all__ = ["AdapterTokenizer", "DiT", "DiffusionGenerator", "EMA", "GENERATORS", "GaussianDiffusion",
+__all__ = ["AdapterTokenizer", "ConditionedAdapter", "DiT", "DiffusionGenerator", "EMA", "GENERATORS", "GaussianDiffusion",
            "GeneratedAdapters", "HyperNetwork", "Normalizer", "check_generator_kind", "generator_from_state"]

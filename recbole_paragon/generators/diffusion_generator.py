@@ -55,6 +55,10 @@ class DiffusionGenerator(PlainStateFile):
     Not an ``nn.Module``: :meth:`parameters` yields the trainable denoiser weights only (the EMA copy is separate).
     """
 
+    kind = "diffusion"
+    training = "bank"  # learnt from the adapter bank (then fine-tuned on the objectives): GeneratorTrainer
+    #: the settings its stored state depends on (its fingerprint, pipeline.generator_stage)
+    settings_prefixes = ("generator_", "diffusion_", "finetune_", "dit_")
     #: hyper-parameter -> its setting: the denoiser's sizes are ``dit_<name>``, the diffusion's ``diffusion_<name>``
     HYPERPARAMETERS = {**{name: f"dit_{name}" for name in (
         "token_mode", "token_size", "d_model", "n_layers", "n_heads", "mlp_ratio", "condition_mode",

@@ -6,7 +6,6 @@ from typing import Any, Dict, Optional
 import torch
 
 from recbole_paragon.generators.conditions import condition_vectors
-from recbole_paragon.generators.hypernet import HyperNetwork
 
 
 class GeneratedAdapters:
@@ -24,7 +23,7 @@ class GeneratedAdapters:
         if preferences.dim() != 2 or preferences.shape[1] != len(self.objectives):
             raise ValueError(f"preferences must be [B, {len(self.objectives)}] (objectives {self.objectives}), "
                              f"got shape {tuple(preferences.shape)}")
-        if isinstance(self.generator, HyperNetwork):
+        if not hasattr(self.generator, "generate"):  # a direct map w -> vector (hypernetwork, conditioned adapter)
             with torch.no_grad():
                 return self.generator(preferences)
         return self.generator.generate(

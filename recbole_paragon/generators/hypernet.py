@@ -8,7 +8,7 @@ from torch import nn
 
 from recbole_paragon.generators.features import FourierFeatures
 from recbole_paragon.generators.state import STATE_FORMAT, PlainStateFile, plain
-from recbole_paragon.settings import with_defaults
+from recbole_paragon.settings import setting, with_defaults
 
 
 class HyperNetwork(PlainStateFile, nn.Module):
@@ -20,6 +20,16 @@ class HyperNetwork(PlainStateFile, nn.Module):
     default init -- an all-zero adapter vector is a stationary point of adapter training (no gradient reaches
     ``W1`` or ``W2``), so starting there would stall.
     """
+
+    kind = "hypernet"
+    training = "objectives"  # trained on the preference-weighted objectives directly: GeneratorTrainer
+    settings_prefixes = ("generator_", "hypernet_")
+
+    @classmethod
+    def for_adapter(cls, cond_dim: int, adapter, config) -> "HyperNetwork":
+        """A network for ``adapter``'s vector, starting from its current parameters."""
+        return cls(cond_dim, adapter.num_parameters, hidden=int(setting(config, "hypernet_hidden")),
+                   base=adapter.get_vector())
 
     def __init__(self, cond_dim: int, num_parameters: int, hidden: Optional[int] = None,
                  fourier_features: Optional[int] = None, base: Optional[torch.Tensor] = None) -> None:

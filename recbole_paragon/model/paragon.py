@@ -42,19 +42,35 @@ class ScoreHead:
             scores = scores + (bias if items is None else bias[items])
         return scores if self.temperature is None else scores / getattr(model, self.temperature)
 
-    def _weight(self, model, items: Optional[torch.Tensor]) -> torch.Tensor:
+    def item_weights(self, model, items: Optional[torch.Tensor]) -> torch.Tensor:
+        """The item table rows the scores use ``[n_items, H]`` (``items``: ``[B, n, H]``), after ``transform``."""
         weight = getattr(model, self.table).weight
         weight = weight[: model.n_items] if items is None else F.embedding(items, weight)  # (a faster weight[items])
         return weight if self.transform is None else self.transform(weight)
 
     def scores(self, model, hidden: torch.Tensor) -> torch.Tensor:
         """All-item scores ``[B, n_items]``."""
-        return self._finish(model, hidden @ self._weight(model, None).T, None)
+        return self._finish(model, hidden @ self.item_weights(model, None).T, None)
 
     def item_scores(self, model, hidden: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores ``[B, n]`` of ``items [B, n]``: cost ``B·n·H`` instead of ``B·n_items·H``."""
-        weight = self._weight(model, items)  # [B, n, H]
+        weight = self.item_weights(model, items)  # [B, n, H]
         return self._finish(model, (weight @ hidden[:, :, None]).squeeze(-1), items)
+
+    def index_table(self, model) -> Optional[torch.Tensor]:
+        """Item vectors ``[n_items, H (+1)]`` whose inner product with :meth:`index_query` orders items exactly as
+        the scores do, for a nearest-neighbour index: ``f(W)``, the bias as one more coordinate, a positive
+        temperature dropped (it scales every score alike). ``None`` when no such table exists (temperature <= 0)."""
+        if self.temperature is not None and not float(getattr(model, self.temperature)) > 0:
+            return None
+        table = self.item_weights(model, None).detach()
+        if self.bias is not None:
+            table = torch.cat([table, getattr(model, self.bias).detach()[: model.n_items, None]], dim=1)
+        return table
+
+    def index_query(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Adapted states ``[B, H]`` as queries of :meth:`index_table` (a 1 for the bias coordinate)."""
+        return hidden if self.bias is None else torch.cat([hidden, torch.ones(len(hidden), 1)], dim=1)
 
 
 _DOT = ScoreHead()
@@ -214,6 +230,19 @@ class ParagonMixin:
     def score_items(self, hidden: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores ``[B, n]`` of given ``items [B, n]`` (the matching columns of :meth:`score_representation`)."""
         return SCORE_HEADS[self.backbone_name].item_scores(self, hidden, items)
+
+    def item_vectors(self) -> torch.Tensor:
+        """What each item is to the score head, ``[n_items, H]`` (row 0: padding): the embeddings that
+        embedding diversity measures distances between."""
+        return SCORE_HEADS[self.backbone_name].item_weights(self, None)
+
+    def index_table(self) -> Optional[torch.Tensor]:
+        """The item vectors a nearest-neighbour index searches (``ScoreHead.index_table``), or ``None``."""
+        return SCORE_HEADS[self.backbone_name].index_table(self)
+
+    def index_query(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Adapted states as queries of :meth:`index_table`."""
+        return SCORE_HEADS[self.backbone_name].index_query(hidden)
 
 
 _CLASS_CACHE: Dict[str, type] = {}

@@ -8,6 +8,7 @@ import pkgutil
 from typing import Dict, List, Sequence
 
 from recbole_paragon.objectives.base import CachedBatch, Objective
+from recbole_paragon.objectives.side_information import MissingSideInformation
 from recbole_paragon.settings import setting_names
 
 
@@ -52,9 +53,34 @@ def objective_metric_classes(names: Sequence[str]) -> List[str]:
 
 
 def build_objectives(names: Sequence[str], config, dataset, model) -> List[Objective]:
-    """Instantiate the objectives in order; each checks the dataset has the side information it needs."""
-    return [OBJECTIVES[name](config, dataset, model) for name in check_objective_names(names)]
+    """Instantiate the objectives in order; each checks the dataset has the side information it needs, and one
+    that lacks it names the objectives that would work instead."""
+    objectives = []
+    for name in check_objective_names(names):
+        try:
+            objectives.append(OBJECTIVES[name](config, dataset, model))
+        except MissingSideInformation as error:
+            raise MissingSideInformation(f"{error}. Objectives that need no side information: "
+                                         f"{', '.join(side_information_free())}") from None
+    return objectives
 
 
-__all__ = ["CachedBatch", "Objective", "OBJECTIVES", "build_objectives", "check_objective_names", "configured_objectives",
-           "objective_metric_classes"]
+def side_information_free() -> List[str]:
+    """Objectives that read nothing beyond the interactions (and the backbone's own embeddings)."""
+    return sorted(name for name, cls in OBJECTIVES.items() if not cls.reads)
+
+
+def without_categories(names: Sequence[str]) -> List[str]:
+    """``names`` for a dataset without item categories: each objective that reads them replaced by its
+    ``substitute`` (dropped when it has none or the substitute is there already)."""
+    kept: List[str] = []
+    for name in names:
+        replacement = OBJECTIVES[name].substitute if OBJECTIVES[name].reads == "categories" else name
+        if replacement and replacement not in kept:
+            kept.append(replacement)
+    return kept
+
+
+__all__ = ["CachedBatch", "MissingSideInformation", "Objective", "OBJECTIVES", "build_objectives",
+           "check_objective_names", "configured_objectives", "objective_metric_classes", "side_information_free",
+           "without_categories"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 
@@ -78,6 +78,14 @@ class Objective(ABC):
     metric_class: str = ""  # RecBole metric class name, e.g. "NDCG"
     bigger_is_better: bool = True
     candidates: int = 0  # the backbone's top-N items per row this objective reads from the cache (0: none)
+    settings_prefix: str = ""  # its settings' prefix: they enter the bank's fingerprint when it is configured
+    reads: str = ""  # the side information it needs beyond the interactions: "categories" (items), "groups" (users)
+    substitute: str = ""  # the objective that serves the same purpose without this one's side information
+
+    def side_information_share(self) -> Optional[Tuple[float, str]]:
+        """``(share, what)``: how much of the data carries the side information this objective reads (e.g. the
+        share of items with a category); None when it reads none."""
+        return None
 
     def __init__(self, config, dataset, model) -> None:
         self.config = config

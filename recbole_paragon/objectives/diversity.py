@@ -23,19 +23,19 @@ import torch
 from recbole_paragon.objectives.base import CachedBatch, Objective, Scores
 from recbole_paragon.objectives.category_index import (distinct_category_ids, first_max, ideal_alpha_dcg_ids,
                                                        local_multi_hot, shared_local_ids)
-from recbole_paragon.objectives.side_information import item_category_tokens
+from recbole_paragon.objectives.side_information import category_share, item_category_tokens
+from recbole_paragon.objectives.soft_rank import above, discount, in_top_k
 from recbole_paragon.settings import setting, torch_threads
 
 
 def soft_alpha_dcg(scores: torch.Tensor, categories: torch.Tensor, k: int, alpha: float, tau: float) -> torch.Tensor:
     """Soft α-DCG@k per user: ``scores [B, M]`` of candidates with multi-hot ``categories [B, M, C]``."""
     # [B, i, j]: P(j ranked above i). The diagonal is σ(0) = ½ exactly; it is subtracted instead of masked.
-    above = torch.sigmoid((scores[:, None, :] - scores[:, :, None]) / tau)
-    rank = 0.5 + above.sum(-1)
-    seen = above @ categories - 0.5 * categories  # [B, M, C] soft count of higher-ranked items per category
+    higher = above(scores, tau)
+    rank = 0.5 + higher.sum(-1)
+    seen = higher @ categories - 0.5 * categories  # [B, M, C] soft count of higher-ranked items per category
     gain = (categories * torch.exp(seen * math.log(1 - alpha))).sum(-1)
-    in_top_k = torch.sigmoid((k + 0.5 - rank) / tau)
-    return (gain * in_top_k / torch.log2(1 + rank)).sum(-1)
+    return (gain * in_top_k(rank, k, tau) * discount(rank)).sum(-1)
 
 
 def soft_alpha_dcg_ids(scores: torch.Tensor, ids: torch.Tensor, k: int, alpha: float, tau: float) -> torch.Tensor:
@@ -44,14 +44,13 @@ def soft_alpha_dcg_ids(scores: torch.Tensor, ids: torch.Tensor, k: int, alpha: f
     The soft counts are those of the multi-hot form restricted to the categories that at least two of a row's
     candidates carry (:func:`shared_local_ids`; a lone category's count is 0 in both forms), read back at each
     item's own categories."""
-    above = torch.sigmoid((scores[:, None, :] - scores[:, :, None]) / tau)
-    rank = 0.5 + above.sum(-1)
+    higher = above(scores, tau)
+    rank = 0.5 + higher.sum(-1)
     local, shared, size = shared_local_ids(ids)
-    counts = above @ local_multi_hot(local, size)  # [B, M, L']: soft count of higher-ranked items per category
+    counts = higher @ local_multi_hot(local, size)  # [B, M, L']: soft count of higher-ranked items per category
     seen = torch.where(shared, counts.gather(2, local) - 0.5, 0.0)  # minus σ(0) of j = i; 0 for a lone category
-    gain = ((ids > 0).to(above.dtype) * torch.exp(seen * math.log(1 - alpha))).sum(-1)
-    in_top_k = torch.sigmoid((k + 0.5 - rank) / tau)
-    return (gain * in_top_k / torch.log2(1 + rank)).sum(-1)
+    gain = ((ids > 0).to(higher.dtype) * torch.exp(seen * math.log(1 - alpha))).sum(-1)
+    return (gain * in_top_k(rank, k, tau) * discount(rank)).sum(-1)
 
 
 def ideal_alpha_dcg(categories: torch.Tensor, k: int, alpha: float) -> torch.Tensor:
@@ -75,10 +74,13 @@ class Diversity(Objective):
 
     name = "diversity"
     metric_class = "AlphaNDCG"
+    reads = "categories"
+    substitute = "embedding_diversity"
 
     def __init__(self, config, dataset, model) -> None:
         super().__init__(config, dataset, model)
-        self.category_ids = distinct_category_ids(item_category_tokens(dataset, setting(config, "category_field")))
+        self.field = setting(config, "category_field")
+        self.category_ids = distinct_category_ids(item_category_tokens(dataset, self.field))
         self.alpha = float(setting(config, "alpha_ndcg_alpha"))
         self.k = int(setting(config, "diversity_topk"))
         self.tau = float(setting(config, "diversity_temperature"))
@@ -89,6 +91,9 @@ class Diversity(Objective):
         self.candidates = self.num_candidates
 
         self._ideal_rows: Optional[torch.Tensor] = None
+
+    def side_information_share(self):
+        return category_share(self.category_ids), f"items carry a category (category_field={self.field!r})"
 
     def ideal(self, candidates: torch.Tensor) -> torch.Tensor:
         """Greedy ideal α-DCG@K of each row's candidates, in chunks to bound memory, on ``compute_threads``."""

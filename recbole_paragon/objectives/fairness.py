@@ -59,6 +59,7 @@ def cvar_loss(values: torch.Tensor, alpha: float) -> torch.Tensor:
 class Fairness(Objective):
     name = "fairness"
     metric_class = "GroupGap"
+    reads = "groups"
     bigger_is_better = False
 
     def __init__(self, config, dataset, model) -> None:
@@ -68,6 +69,10 @@ class Fairness(Objective):
         self.tau = float(setting(config, "fairness_temperature"))
         self.kind = str(setting(config, "fairness_loss"))
         self.cvar_alpha = float(setting(config, "fairness_cvar_alpha"))
+
+    def side_information_share(self):
+        known = self.user_groups[1:] > 0
+        return float(known.float().mean()) if len(known) else 0.0, f"users have a group (group_by={self.groups.method!r})"
 
     def loss(self, batch: CachedBatch, rows: torch.Tensor, scores: Scores) -> torch.Tensor:
         groups = self.user_groups.to(batch.users.device)[batch.users]

@@ -1,9 +1,12 @@
-"""The HTTP service's request and response bodies (they are its OpenAPI schema at ``/docs``)."""
+"""The HTTP service's request and response bodies as its OpenAPI schema at ``/docs``.
+
+A request body is checked by :class:`recbole_paragon.serving.requests.Requests` (the Python API's own checks), not by
+these models: :class:`RecommendRequest` only documents it."""
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 Token = Union[StrictStr, StrictInt]
 
@@ -18,11 +21,12 @@ class RecommendRequest(BaseModel):
     user: Optional[Token] = Field(None, description="a user token of the dataset (e.g. ml-100k's user_id)")
     history: Optional[List[Token]] = Field(None, description="item tokens, oldest first, for a user the bundle "
                                                              "does not know")
-    preference: Union[List[float], Dict[str, float]] = Field(
-        description="one non-negative weight per objective (a list in the order of GET /objectives, or a map by "
-                    "name); normalised to sum to 1")
-    k: Optional[int] = Field(None, description="number of items, 1 to serve_max_k (default serve_default_k)")
-    exclude_seen: bool = Field(True, description="leave out the items of the user's history")
+    preference: Union[List[Union[StrictFloat, StrictInt]], Dict[str, Union[StrictFloat, StrictInt]], StrictStr] = Field(
+        description="one non-negative weight per objective (a list in the order of GET /objectives, a map by "
+                    "name, or a string like \"0.3,0.7\"); normalised to sum to 1")
+    k: Optional[StrictInt] = Field(None, description="number of items, an integer from 1 to serve_max_k (default "
+                                                     "serve_default_k)")
+    exclude_seen: StrictBool = Field(True, description="leave out the items of the user's history")
 
 
 class Item(BaseModel):

@@ -1,24 +1,18 @@
-"""Generated adapters kept per preference (least recently used first out), safe to share between threads."""
+"""Generated adapters kept per preference (least recently used first out), safe to share between threads.
+
+Keys are :class:`~recbole_paragon.serving.requests.Preference` values, already normalised and rounded where the
+preference entered (:class:`~recbole_paragon.serving.requests.Requests`); nothing here rounds again."""
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
-#: Preferences are rounded to this many decimals: the cache key and the generator's input are the same numbers.
-DECIMALS = 6
+from recbole_paragon.serving.requests import Preference
+
 Key = Tuple[float, ...]
-
-
-def quantised(preferences: torch.Tensor) -> torch.Tensor:
-    """Normalised preferences ``[B, K]`` rounded to :data:`DECIMALS` (what is generated and what is cached)."""
-    return torch.tensor([[round(w, DECIMALS) for w in row] for row in preferences.tolist()], dtype=torch.float32)
-
-
-def key_of(preference: torch.Tensor) -> Key:
-    return tuple(round(float(w), DECIMALS) for w in preference)
 
 
 class AdapterCache:
@@ -53,15 +47,15 @@ class AdapterCache:
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
-    def vectors(self, preferences: torch.Tensor) -> Tuple[torch.Tensor, List[bool]]:
-        """``(vectors [B, P], cached [B])`` for quantised preferences ``[B, K]``."""
-        keys = [key_of(p) for p in preferences]
+    def vectors(self, preferences: Sequence[Preference]) -> Tuple[torch.Tensor, List[bool]]:
+        """``(vectors [B, P], cached [B])`` for checked preferences."""
+        keys = [p.values for p in preferences]
         found = [self.get(key) for key in keys]
         missing = [i for i, vector in enumerate(found) if vector is None]
         self.hits += len(keys) - len(missing)
         self.misses += len(missing)
         if missing:
-            generated = self.generate(preferences[missing])
+            generated = self.generate(torch.stack([preferences[i].tensor for i in missing]))
             for i, vector in zip(missing, generated):
                 found[i] = vector.detach().clone()
                 self.put(keys[i], found[i])

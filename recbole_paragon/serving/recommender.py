@@ -22,9 +22,11 @@ from recbole.data.interaction import Interaction
 
 from recbole_paragon.bundle import Bundle, load_bundle
 from recbole_paragon.model.adapter import apply_adapter_vector
-from recbole_paragon.preference import as_preference, preference_distances
+from recbole_paragon.preference import preference_distances
 from recbole_paragon.serving.batcher import GenerationBatcher
-from recbole_paragon.serving.cache import AdapterCache, key_of, quantised
+from recbole_paragon.serving.cache import AdapterCache
+from recbole_paragon.serving.requests import Preference, Query, Requests
+from recbole_paragon.serving.topk import exact_top_k, index_top_k
 from recbole_paragon.settings import setting
 
 
@@ -34,7 +36,7 @@ class Ranking:
 
     items: List[List[int]]
     scores: List[List[float]]
-    preference: torch.Tensor
+    preference: Preference
     cached: bool
 
 
@@ -47,9 +49,10 @@ class ParagonRecommender:
         self.model = bundle.model
         self.catalogue = bundle.catalogue
         self.objectives: List[str] = list(bundle.adapters.objectives)
-        self.default_k = int(setting(config, "serve_default_k"))
-        self.max_k = int(setting(config, "serve_max_k"))
-        self.max_history = int(setting(config, "serve_max_history"))
+        self.requests = Requests(self.objectives, self.catalogue, int(setting(config, "serve_default_k")),
+                                 int(setting(config, "serve_max_k")), int(setting(config, "serve_max_history")))
+        self.index = bundle.index  # the ANN item index of a large catalogue (bundle/index.py), else None
+        self.extra_candidates = int(setting(config, "serve_index_candidates"))
         self._active = 0  # calls of rank() in progress: the batcher waits briefly for those that will generate
         self._active_lock = threading.Lock()
         self.batcher = GenerationBatcher(self._sample, int(setting(config, "serve_generation_batch")),
@@ -64,30 +67,24 @@ class ParagonRecommender:
         self._grid = torch.tensor([entry["preference"] for entry in bundle.grid], dtype=torch.float32)
 
     @classmethod
-    def load(cls, path: str, cache_size: Optional[int] = None) -> "ParagonRecommender":
-        """The bundle at ``path`` (a bundle directory or a run directory holding ``bundle/``)."""
-        return cls(load_bundle(path), cache_size)
+    def load(cls, path: str, cache_size: Optional[int] = None, settings: Optional[Dict[str, Any]] = None
+             ) -> "ParagonRecommender":
+        """The bundle at ``path`` (a bundle directory or a run directory holding ``bundle/``); ``settings``
+        (``serve_*`` keys) override the yaml's (a bundle does not carry serving settings)."""
+        return cls(load_bundle(path, settings), cache_size)
 
     # -- preferences and adapters -------------------------------------------------------------------------------
-    def preference(self, value: Any) -> torch.Tensor:
-        """``value`` validated and normalised (``[K]``, rounded as the cache keys are); a dict maps names."""
-        if isinstance(value, dict):
-            unknown = sorted(set(value) - set(self.objectives))
-            if unknown:
-                raise ValueError(f"unknown objective(s) {unknown} in the preference; objectives: {self.objectives}")
-            value = [value.get(name, 0.0) for name in self.objectives]
-        return quantised(as_preference(value, self.objectives)[None])[0]
+    def preference(self, value: Any) -> Preference:
+        """``value`` validated, normalised and rounded (:meth:`Requests.preference`); a dict maps names."""
+        return self.requests.preference(value)
 
-    def is_cached(self, preference: Any) -> bool:
-        """Whether the adapter for ``preference`` is already generated (an invalid preference: ``False``)."""
-        try:
-            return self.adapters.get(key_of(self.preference(preference))) is not None
-        except ValueError:
-            return False
+    def is_cached(self, preference: Preference) -> bool:
+        """Whether the adapter for a checked ``preference`` is already generated."""
+        return self.adapters.get(preference.values) is not None
 
     def adapter_vector(self, preference: Any) -> torch.Tensor:
         """The generated adapter for ``preference`` (cached)."""
-        return self.adapters.vectors(self.preference(preference)[None])[0][0]
+        return self.adapters.vectors([self.preference(preference)])[0][0]
 
     def adapter(self, preference: Any):
         """An independent copy of the model with the adapter for ``preference``, ready for ``full_sort_predict``."""
@@ -109,7 +106,10 @@ class ParagonRecommender:
                   preference: Any = None, k: Optional[int] = None, exclude_seen: bool = True
                   ) -> List[List[Dict[str, Any]]]:
         """Per user (or history) a list of ``{item, score, title, categories}``, best first, in external tokens."""
-        ranking = self.rank(users, histories, preference, k, exclude_seen)
+        return self.described(self.rank(users, histories, preference, k, exclude_seen))
+
+    def described(self, ranking: Ranking) -> List[List[Dict[str, Any]]]:
+        """A ranking's rows as ``{item, score, title, categories}`` in external tokens."""
         describe = self.catalogue.describe
         return [[describe(i, s) for i, s in zip(items, scores)] for items, scores in zip(ranking.items,
                                                                                          ranking.scores)]
@@ -117,37 +117,37 @@ class ParagonRecommender:
     def rank(self, users: Optional[Sequence[Any]] = None, histories: Optional[Sequence[Sequence[Any]]] = None,
              preference: Any = None, k: Optional[int] = None, exclude_seen: bool = True) -> Ranking:
         """:meth:`recommend` in internal ids, with the preference used and whether its adapter was cached."""
+        return self.rank_query(self.requests.query(users, histories, preference, k, exclude_seen))
+
+    def rank_query(self, query: Query) -> Ranking:
+        """The ranking of an already checked :class:`Query` (the HTTP service checks its body into one)."""
         with self._active_lock:
             self._active += 1
         try:
-            return self._rank(users, histories, preference, k, exclude_seen)
+            return self._rank(query)
         finally:
             with self._active_lock:
                 self._active -= 1
 
-    def _rank(self, users, histories, preference, k, exclude_seen) -> Ranking:
-        if preference is None:
-            raise ValueError(f"give a preference: one weight per objective ({', '.join(self.objectives)})")
-        weights = self.preference(preference)
-        k = self._check_k(k)
-        user_ids, sequences = self._inputs(users, histories)
-        if users is not None:
-            hidden = self._user_states(user_ids)
+    def _rank(self, query: Query) -> Ranking:
+        if query.users is not None:
+            hidden = self._user_states(query.users)
+            seen = [self.catalogue.history(u) for u in query.users]
         else:
-            hidden = self._sequence_states(sequences, [0] * len(sequences))
-        vectors, cached = self.adapters.vectors(weights[None])
-        scores = self.scores(hidden, vectors[0])
-        if exclude_seen:
-            seen = [self.catalogue.history(u) for u in user_ids] if users is not None else sequences
-            rows = torch.cat([torch.full((len(s),), i, dtype=torch.long) for i, s in enumerate(seen)])
-            scores[rows, torch.cat(seen)] = -torch.inf
-        top = scores.topk(min(k, scores.shape[1] - 1), dim=1)
-        items, values = [], []
-        for row_items, row_scores in zip(top.indices.tolist(), top.values.tolist()):
-            keep = [j for j, s in enumerate(row_scores) if s != float("-inf")]
-            items.append([row_items[j] for j in keep])
-            values.append([row_scores[j] for j in keep])
-        return Ranking(items, values, weights, cached[0])
+            hidden = self._sequence_states(query.sequences, [0] * query.size)
+            seen = query.sequences
+        vectors, cached = self.adapters.vectors([query.preference])
+        adapted = apply_adapter_vector(hidden, vectors[0], self.model.adapter_dim)
+        items, values = self.top_k(adapted, seen if query.exclude_seen else None, query.k)
+        return Ranking(items, values, query.preference, cached[0])
+
+    @torch.no_grad()
+    def top_k(self, adapted: torch.Tensor, seen: Optional[List[torch.Tensor]], k: int):
+        """``(items, scores)`` per row of adapted states: from the item index when the bundle has one and the
+        catalogue is at least ``serve_index_min_items``, else every item scored exactly."""
+        if self.index is not None:
+            return index_top_k(self.index, self.model, adapted, seen, k, self.extra_candidates)
+        return exact_top_k(self.model.score_representation(adapted), seen, k)
 
     @torch.no_grad()
     def scores(self, hidden: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
@@ -162,9 +162,9 @@ class ParagonRecommender:
         """The validation metrics of the bundle's grid adapter nearest to ``preference``."""
         return self.grid_point(self.preference(preference))
 
-    def grid_point(self, weights: torch.Tensor) -> Dict[str, Any]:
-        """:meth:`validation` for an already normalised preference ``[K]`` (e.g. ``Ranking.preference``)."""
-        nearest = int(preference_distances(weights[None], self._grid)[0].argmin())
+    def grid_point(self, preference: Preference) -> Dict[str, Any]:
+        """:meth:`validation` for a checked preference (e.g. ``Ranking.preference``)."""
+        nearest = int(preference_distances(preference.tensor[None], self._grid)[0].argmin())
         return {"preference": self.bundle.grid[nearest]["preference"], "metrics": self.bundle.grid[nearest]["metrics"]}
 
     def warm_up(self, batch_size: int = 1024) -> None:
@@ -174,33 +174,6 @@ class ParagonRecommender:
             self._user_states(users[start:start + batch_size])
 
     # -- inputs -------------------------------------------------------------------------------------------------
-    def _check_k(self, k: Optional[int]) -> int:
-        k = self.default_k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.max_k:
-            raise ValueError(f"k must be an integer from 1 to {self.max_k}, got {k!r}")
-        return k
-
-    def _inputs(self, users, histories):
-        """``(user ids, None)`` or ``(None, item-id tensors)``, validated."""
-        if (users is None) == (histories is None):
-            raise ValueError("give either users=[user tokens] or histories=[[item tokens], ...], not both or neither")
-        given = users if users is not None else histories
-        name = "users" if users is not None else "histories"
-        if isinstance(given, (str, bytes, int)) or not isinstance(given, Sequence) or not given:
-            raise ValueError(f"{name} must be a non-empty list, e.g. " +
-                             ("users=['196']" if users is not None else "histories=[['242', '302']]"))
-        if users is not None:
-            return self.catalogue.user_ids(users), None
-        sequences = []
-        for history in histories:
-            if isinstance(history, (str, bytes)) or not isinstance(history, Sequence) or not history:
-                raise ValueError(f"each history must be a non-empty list of item tokens, got {history!r}")
-            if len(history) > self.max_history:
-                raise ValueError(f"a history may hold at most {self.max_history} items (serve_max_history), "
-                                 f"got {len(history)}")
-            sequences.append(torch.tensor(self.catalogue.item_ids(history), dtype=torch.long))
-        return None, sequences
-
     def _user_states(self, user_ids: List[int]) -> torch.Tensor:
         """Backbone states of known users: computed on first use, then reused."""
         index = torch.tensor(user_ids, dtype=torch.long)

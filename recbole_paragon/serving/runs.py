@@ -51,7 +51,7 @@ def generate_batch(run_dir: str, preferences, steps: Optional[int] = None, guida
 def _vectors(served: ParagonRecommender, preferences, steps, guidance_scale, seed) -> torch.Tensor:
     if isinstance(preferences, (str, bytes)) or not _is_batch(preferences):
         preferences = [preferences]
-    weights = torch.stack([served.preference(p) for p in preferences])
+    weights = torch.stack([served.preference(p).tensor for p in preferences])
     with torch.no_grad():
         return served.bundle.adapters.vectors(weights, steps, guidance_scale, seed)
 

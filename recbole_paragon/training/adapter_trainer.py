@@ -38,6 +38,26 @@ def weighted_step(objectives: Sequence[Objective], strategy: Strategy, optimizer
     return strategy.step(losses, optimizer, parameters, rows=rows)
 
 
+class EarlyStopping:
+    """Keeps the adapter with the lowest validation loss; says stop after ``patience`` validations without one."""
+
+    def __init__(self, trainer: "AdapterTrainer", weights: torch.Tensor, scales: Optional[torch.Tensor],
+                 interval: int, patience: int) -> None:
+        self.trainer, self.weights, self.scales = trainer, weights, scales
+        self.interval, self.patience = interval, patience
+        self.best_loss, self.best, self.best_step, self.stale = float("inf"), trainer.model.get_adapter_vector(), 0, 0
+
+    def check(self, step: int) -> bool:
+        if step % self.interval:
+            return False
+        loss = self.trainer.validation_loss(self.weights, self.scales)
+        if loss < self.best_loss:
+            self.best_loss, self.best, self.best_step, self.stale = loss, self.trainer.model.get_adapter_vector(), step, 0
+        else:
+            self.stale += 1
+        return self.stale >= self.patience
+
+
 class AdapterTrainer(Trainer):
     """Tunes only the adapter of a frozen ``Paragon<Backbone>`` on the preference-weighted objectives.
 
@@ -60,6 +80,7 @@ class AdapterTrainer(Trainer):
         self.objective_scale = str(setting(config, "objective_scale"))
         self._scales: Optional[torch.Tensor] = None
         self.selection_users: Optional[int] = None  # users in the selection sample; None = the whole valid split
+        self.notes: List[str] = []  # what the run should tell its user about the data (side information, defaults)
 
     # -- set-up ------------------------------------------------------------------------------------------------------
     def prepare(self, train_data, valid_data=None, test_data=None) -> None:
@@ -136,6 +157,7 @@ class AdapterTrainer(Trainer):
         saved = []
         scales = self.loss_scales()
         steps_per_epoch = max(1, len(cache) // self.batch_size)
+        stopper = self.early_stopping(weights, scales)
         for step in progress(range(1, steps + 1), "adapter", show_progress, leave=False):
             batch = batches(generator)
             rows = self.model.adapter(batch.hidden)
@@ -143,9 +165,36 @@ class AdapterTrainer(Trainer):
                           scales)
             if step % steps_per_epoch == 0:
                 strategy.on_epoch_end(step // steps_per_epoch - 1)
-            if step in keep:
+            if step in keep and step != steps:
                 saved.append((step, self.model.get_adapter_vector()))
+            if stopper is not None and stopper.check(step) or step == steps:
+                break
+        # the final adapter: the last one, or with early stopping the best on validation (labelled as the cap)
+        saved.append((steps, self.model.get_adapter_vector() if stopper is None else stopper.best))
         return saved
+
+    def early_stopping(self, weights: torch.Tensor, scales: Optional[torch.Tensor]) -> Optional["EarlyStopping"]:
+        """Validation of the tuning objective ``Σ wᵢ·Lᵢ`` every ``adapter_validation_interval`` steps on the selection
+        sample (``adapter_patience`` > 0), or None: a fixed ``adapter_steps``."""
+        patience = int(setting(self.config, "adapter_patience"))
+        if patience == 0 or SELECTION not in self.caches:
+            return None
+        return EarlyStopping(self, weights, scales, int(setting(self.config, "adapter_validation_interval")),
+                             patience)
+
+    @torch.no_grad()
+    def validation_loss(self, weights: torch.Tensor, scales: Optional[torch.Tensor]) -> float:
+        """``Σ wᵢ·Lᵢ/sᵢ`` of the current adapter on the selection sample (objectives of weight 0 are skipped)."""
+        cache = self.caches[SELECTION]
+        total = 0.0
+        for batch in cache.chunks(4 * self.batch_size):
+            rows = self.model.adapter(batch.hidden)
+            scores = Scores(rows, self.model)
+            for index, objective in enumerate(self.objectives):
+                if weights[index] > 0:
+                    scale = 1.0 if scales is None else float(scales[index])
+                    total += float(weights[index]) * float(objective.loss(batch, rows, scores)) / scale * len(batch.target)
+        return total / len(cache)
 
     # -- evaluation --------------------------------------------------------------------------------------------------
     def evaluate_vector(self, vector: Optional[torch.Tensor], split: str = "valid") -> "OrderedDict[str, float]":

@@ -13,6 +13,7 @@ from recbole.trainer import Trainer
 from recbole.utils import set_color
 
 from recbole_paragon.artifacts import BACKBONE_CHECKPOINT, atomic_path, run_directory
+from recbole_paragon.metrics import set_item_embeddings
 from recbole_paragon.model.auxiliary import backbone_strategy
 from recbole_paragon.strategies import Strategy
 from recbole_paragon.training.progress import progress
@@ -30,6 +31,8 @@ class BackboneTrainer(Trainer):
         tasks = list(getattr(model, "auxiliary_tasks", None) or {})
         if tasks:
             self.strategy = backbone_strategy(config, tasks)
+        # EmbeddingILD reads the item table the model has when a metric is computed (the best checkpoint's at test)
+        set_item_embeddings(self.eval_collector, lambda: self.model.item_vectors())
 
     def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False):
         if self.strategy is None:

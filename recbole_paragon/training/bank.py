@@ -17,7 +17,7 @@ import torch
 
 from recbole_paragon.artifacts import (BANK_METADATA, BANK_TENSORS, ArtifactError, load_tensors,
                                        read_json, save_tensors, tensors_fingerprint, write_json)
-from recbole_paragon.preference import matches_any, normalize_preference, simplex_grid
+from recbole_paragon.preference import budgeted_preferences, matches_any, normalize_preference, simplex_grid
 from recbole_paragon.settings import setting, settings_with_prefix
 from recbole_paragon.training.progress import progress
 
@@ -33,6 +33,7 @@ class AdapterBank:
     seeds: List[int] = field(default_factory=list)
     metrics: List[Dict[str, float]] = field(default_factory=list)
     seconds: List[float] = field(default_factory=list)  # wall time of the tuning run the adapter came from
+    levers: Dict[str, Any] = field(default_factory=dict)  # each objective's lever (training/levers.py)
 
     def __len__(self) -> int:
         return len(self.vectors)
@@ -81,7 +82,8 @@ class AdapterBank:
         save_tensors(os.path.join(directory, BANK_TENSORS), self.tensors())
         entries = [{"preference": p, "step": st, "seed": sd, "metrics": m, "seconds": t}
                    for p, st, sd, m, t in zip(self.preferences, self.steps, self.seeds, self.metrics, self.seconds)]
-        write_json(os.path.join(directory, BANK_METADATA), {"settings": self.settings, "adapters": entries})
+        write_json(os.path.join(directory, BANK_METADATA), {"settings": self.settings, "adapters": entries,
+                                                            "levers": self.levers})
 
     @classmethod
     def load(cls, directory: str) -> "AdapterBank":
@@ -95,7 +97,7 @@ class AdapterBank:
         if tensors["vectors"].shape[0] != len(entries):
             raise ArtifactError(f"the bank in {directory} is inconsistent: {tensors['vectors'].shape[0]} vectors, "
                                 f"{len(entries)} metadata entries; {fix}")
-        bank = cls(metadata["settings"])
+        bank = cls(metadata["settings"], levers=metadata.get("levers") or {})
         for vector, entry in zip(tensors["vectors"], entries):
             bank.add(vector, entry["preference"], entry["step"], entry["seed"], entry["metrics"],
                      entry.get("seconds", 0.0))
@@ -132,16 +134,23 @@ def bank_settings(config, trainer) -> Dict[str, Any]:
         "selection_users": trainer.selection_users,
         # how the objectives and the strategy are computed: another loss is another bank
         "objective_settings": settings_with_prefix(config, "diversity_", "fairness_", "group_", "alpha_ndcg_",
-                                                   "objective_", f"{trainer.strategy_name}_"),
+                                                   "objective_", f"{trainer.strategy_name}_",
+                                                   *(o.settings_prefix for o in trainer.objectives
+                                                     if o.settings_prefix)),
     }
 
 
 def bank_grid(config, num_objectives: int) -> torch.Tensor:
-    """Preference grid of the bank from config (``bank_grid_step``, ``bank_grid_offset``) or ``bank_preferences``."""
+    """The bank's preferences: ``bank_preferences``, a budget of vertices and low-discrepancy points
+    (``bank_budget``, ``bank_sampler``) or the grid (``bank_grid_step``, ``bank_grid_offset``)."""
     explicit = setting(config, "bank_preferences")
     if explicit:
         names = list(setting(config, "objectives"))[:num_objectives]
         return torch.stack([normalize_preference(w, names) for w in explicit])
+    budget = setting(config, "bank_budget")
+    if budget is not None:
+        return budgeted_preferences(num_objectives, int(budget), str(setting(config, "bank_sampler")),
+                                    int(setting(config, "seed")))
     return simplex_grid(num_objectives, float(setting(config, "bank_grid_step")),
                         float(setting(config, "bank_grid_offset")))
 

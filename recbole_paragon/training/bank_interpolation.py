@@ -34,14 +34,15 @@ def neighbour_weights(bank: torch.Tensor, preferences: torch.Tensor) -> Tuple[to
         candidates = torch.nonzero(((bank == 0) == zeros).all(1)).flatten()
         if len(candidates):
             free = torch.nonzero(~zeros).flatten()[:-1]  # the face's own coordinates (the last one is implied)
-            cell = _barycentric(bank[candidates][:, free].double(), preferences[rows][:, free].double())
+            cell = barycentric_weights(bank[candidates][:, free].double(), preferences[rows][:, free].double())
             weights[rows[:, None], candidates[None, :]] = cell.float()
     found = weights.sum(1) > 0.5
     return weights * found[:, None], found
 
 
-def _barycentric(points: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
-    """``[Q, P]`` barycentric weights of ``queries [Q, d]`` over ``points [P, d]`` (rows of zeros outside them)."""
+def barycentric_weights(points: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+    """``[Q, P]`` barycentric weights of ``queries [Q, d]`` in the Delaunay cell of ``points [P, d]`` holding each
+    (rows of zeros outside their hull); a preference's coordinates are all its weights but the last."""
     weights = torch.zeros(len(queries), len(points), dtype=points.dtype)
     if points.shape[1] == 0:  # a vertex: the bank holds it or not
         weights[:, 0] = 1.0
@@ -59,17 +60,28 @@ def _barycentric(points: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         rows = torch.nonzero(inside & ~exact).flatten()
         weights[rows, above.indices[rows]] += 1.0 - share[rows]
         return weights
+    triangulation = delaunay(points)
+    return weights if triangulation is None else cell_weights(triangulation, queries)
+
+
+def delaunay(points: torch.Tensor) -> Optional[Delaunay]:
+    """The Delaunay triangulation of ``points [P, d]`` (d >= 2), or None when they are too few or flat."""
     try:
-        triangulation = Delaunay(points.numpy())
-    except QhullError:  # too few or flat bank preferences on this face: nothing to interpolate
-        return weights
+        return Delaunay(points.numpy())
+    except QhullError:
+        return None
+
+
+def cell_weights(triangulation: Delaunay, queries: torch.Tensor) -> torch.Tensor:
+    """``[Q, P]`` barycentric weights of ``queries [Q, d]`` in the cells of ``triangulation`` (zeros outside)."""
+    weights = torch.zeros(len(queries), len(triangulation.points), dtype=queries.dtype)
     cells = triangulation.find_simplex(queries.numpy(), tol=SAME_PREFERENCE)
     for row, cell in enumerate(cells.tolist()):
         if cell < 0:
             continue
         transform = triangulation.transform[cell]
         partial = transform[:-1] @ (queries[row].numpy() - transform[-1])
-        coordinates = torch.tensor([*partial, 1.0 - partial.sum()], dtype=points.dtype).clamp_min(0.0)
+        coordinates = torch.tensor([*partial, 1.0 - partial.sum()], dtype=queries.dtype).clamp_min(0.0)
         weights[row, torch.from_numpy(triangulation.simplices[cell])] = coordinates / coordinates.sum()
     return weights
 

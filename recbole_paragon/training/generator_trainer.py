@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from recbole_paragon.generators import DiffusionGenerator, HyperNetwork, check_generator_kind
+from recbole_paragon.generators import GENERATORS, DiffusionGenerator, check_generator_kind
 from recbole_paragon.generators.conditions import condition_vectors
 from recbole_paragon.model.adapter import Adapter, apply_adapter_vector
 from recbole_paragon.objectives.base import Scores
@@ -70,7 +70,7 @@ class GeneratorTrainer:
         self.learning_rate = float(setting(config, "diffusion_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
         self.patience = int(setting(config, "generator_patience"))
-        budget = setting(config, "hypernet_time_budget" if self.kind == "hypernet" else "diffusion_time_budget")
+        budget = setting(config, f"{self.kind}_time_budget")
         self.time_budget = None if budget is None else float(budget)  # an optional safety cap, off by default
         self.stopped_by = ""
         self.condition_on_step = bool(setting(config, "diffusion_condition_on_step"))
@@ -144,9 +144,9 @@ class GeneratorTrainer:
         """Train the configured generator; returns it (best validation state restored)."""
         train, validation = self.split(exclude)
         with torch_threads(self.adapter_trainer.threads):
-            if self.kind == "diffusion":
+            if GENERATORS[self.kind].training == "bank":
                 return self._fit_diffusion(train, validation, show_progress, self.available_rows(exclude))
-            return self._fit_hypernet(validation, show_progress)
+            return self._fit_on_objectives(validation, show_progress)
 
     def _loop(self, model_state, step_fn, generate, validation, show_progress, steps: Optional[int] = None,
               phase: str = "bank", keep_start: bool = False, keep_last: bool = False):
@@ -309,18 +309,20 @@ class GeneratorTrainer:
                 "seed": self.seed,
                 "num_threads": int(setting(self.config, "sampling_threads"))}
 
-    def _fit_hypernet(self, validation: torch.Tensor, show_progress: bool):
+    def _fit_on_objectives(self, validation: torch.Tensor, show_progress: bool):
+        """A direct map ``w -> vector`` (hypernetwork, conditioned adapter), from a fresh adapter, trained on the
+        preference-weighted objectives with ``w ~ Dirichlet(<kind>_concentration)``."""
         torch.manual_seed(self.seed)
-        trainer = self.adapter_trainer
-        adapter: Adapter = trainer.model.adapter
+        adapter: Adapter = self.adapter_trainer.model.adapter
         adapter.reset_parameters()
-        network = HyperNetwork(len(trainer.objective_names), adapter.num_parameters,
-                               hidden=int(setting(self.config, "hypernet_hidden")),
-                               base=adapter.get_vector())
-        optimizer = torch.optim.Adam(network.parameters(), lr=float(setting(self.config, "hypernet_learning_rate")))
+        network = GENERATORS[self.kind].for_adapter(len(self.adapter_trainer.objective_names), adapter, self.config)
+        optimizer = torch.optim.Adam(network.parameters(), lr=float(setting(self.config,
+                                                                            f"{self.kind}_learning_rate")))
         groups = int(setting(self.config, "generator_preferences_per_batch"))
         rng = torch.Generator().manual_seed(self.seed)
-        simplex = torch.distributions.Dirichlet(torch.ones(len(trainer.objective_names)))
+        concentration = float(setting(self.config, f"{self.kind}_concentration"))
+        simplex = torch.distributions.Dirichlet(torch.full((len(self.adapter_trainer.objective_names),),
+                                                           concentration))
 
         def step_fn():
             preferences = simplex.sample((groups,))
@@ -333,4 +335,4 @@ class GeneratorTrainer:
         generate = lambda prefs: network(prefs).detach()  # noqa: E731
         best_state = self._loop(network.state_dict_plain, step_fn, generate, validation, show_progress,
                                 phase="objectives")
-        return HyperNetwork.from_state(best_state)
+        return type(network).from_state(best_state)

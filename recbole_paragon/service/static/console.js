@@ -176,17 +176,27 @@ function renderPareto(validation) {
   tick(34, 24, y1, "end");
 }
 
+async function userTokens() {
+  // GET /users is off unless the service enables it (serve_list_users): then the user is typed, not picked.
+  try {
+    return (await getJson("/users?limit=1000")).users;
+  } catch (error) {
+    return [];
+  }
+}
+
 async function start() {
   try {
     const [health, objectives, users] = await Promise.all([getJson("/health"), getJson("/objectives"),
-                                                           getJson("/users?limit=1000")]);
+                                                           userTokens()]);
     $("about").textContent = `${health.model} on ${health.dataset} \u00b7 ${health.users} users, ${health.items} items` +
       ` \u00b7 ${health.generator} generator`;
     state.objectives = objectives.objectives;
     state.grid = objectives.grid;
     $("k").max = String(objectives.max_k);
     $("k").value = String(objectives.default_k);
-    for (const token of users.users) $("user").append(element("option", "", token));
+    for (const token of users) $("user-tokens").append(element("option", "", token));
+    if (users.length > 0) $("user").value = users[0];
     buildSliders();
     for (const id of ["user", "history", "k", "exclude-seen"]) $(id).addEventListener("input", schedule);
     for (const radio of document.querySelectorAll("input[name=who]")) radio.addEventListener("change", schedule);
