@@ -8,6 +8,12 @@ Any ``--key=value`` RecBole understands works here too; ``--model=SASRec`` (no p
 
 runs a hyper-parameter sweep on Ray Tune instead (options: ``python -m recbole_paragon.sweep --help``).
 
+    python run_recbole_paragon.py --stage=compare [--compare_models="[Pop,SASRec,NARM]"] [--compare_seeds=3]
+        [--compare_config_files="{'SASRec': 'saved/sweep-SASRec-ml-100k/best.yaml'}"] [--eval_args="{'mode': 'uni100'}"]
+
+trains RecBole's own models on the run's data, split and protocol (3 seeds, on Ray when installed) and puts them
+beside Paragon's fronts in the run's report (``report.md``, ``compare.png``).
+
     python run_recbole_paragon.py --stage=serve [--model=ParagonSASRec --dataset=ml-100k | --run_dir=DIR] [--port=8000]
     recbole-paragon serve --run_dir=saved/ParagonSASRec-ml-100k
 

@@ -32,7 +32,17 @@ Nothing here copies RecBole code: each fix wraps or rebinds a RecBole name.
    built right after the backbone trained in the same process, came out in another order than one built after
    loading the saved backbone, and the same tuning seed then drew other batches (a bank, and re-tuning, that
    depended on whether the backbone was trained or reused). :func:`first_epoch_order` iterates a loader in its
-   first epoch's order and restores the generator afterwards, so training that goes on is not disturbed.
+   first epoch's order and restores the generator afterwards, so training that goes on is not disturbed. RecBole's
+   samplers draw the negatives of sampled evaluation (``eval_args.mode: uniN / popN``) from numpy's global random
+   state, which depends on everything the process ran before in the same way: while open, the context also seeds
+   numpy's global state with the loader's ``seed`` (restored afterwards), so a sampled split's negatives are the
+   same whoever evaluates it (a cached split, a model of the compare stage) and however the process got there.
+9. RecBole's sampled evaluation scores every (user, candidate) row with ``model.predict``: a sequential model encodes
+   the same history again for each of a user's 1 + N rows (101 encodings per user for ``uni100``, as costly as a
+   training epoch on every validation). When each score row has one held-out item (its rows share one history), a
+   sequential model now encodes the history once (``full_sort_predict``) and the N + 1 scores are gathered from it;
+   the first batch a model class scores is checked against ``predict`` on one user's rows, and a class whose scores
+   differ (or that has no ``full_sort_predict``) keeps RecBole's way.
 """
 from __future__ import annotations
 
@@ -41,7 +51,7 @@ import copy
 import sys
 import types
 import warnings
-from typing import Iterator, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
@@ -135,6 +145,63 @@ def _patch_eval_batch_collect() -> None:
     Collector.eval_batch_collect = eval_batch_collect
 
 
+#: Per sequential model class: whether gathering from ``full_sort_predict`` gives ``predict``'s scores (workaround 9).
+SHARED_HISTORY_SCORES: dict = {}
+ORIGINAL_NEG_SAMPLE_BATCH_EVAL = None  # RecBole's method, kept so tests can compare the fast path with it
+
+
+def _gathered_scores(trainer, interaction, row_idx, positive_u):
+    """``(scores of every row, score rows)`` from one ``full_sort_predict`` per score row, or None where the rows of a
+    score row need not share one history."""
+    from recbole.model.abstract_recommender import SequentialRecommender
+
+    model = trainer.model
+    if not isinstance(model, SequentialRecommender) or row_idx is None or not len(row_idx):
+        return None
+    rows = int(row_idx.max()) + 1
+    sizes = torch.bincount(row_idx, minlength=rows)
+    if len(positive_u) != rows or bool((sizes == 0).any()):  # several held-out items per row: several histories
+        return None
+    first = torch.cumsum(sizes, 0) - sizes
+    full = model.full_sort_predict(interaction[first].to(trainer.device)).view(rows, -1)
+    items = interaction[trainer.config["ITEM_ID_FIELD"]].to(trainer.device)
+    return full[row_idx.to(trainer.device), items], rows
+
+
+def _patch_sampled_sequential_eval() -> None:
+    from recbole.trainer import Trainer
+    from recbole.utils import EvaluatorType
+
+    global ORIGINAL_NEG_SAMPLE_BATCH_EVAL
+    original = ORIGINAL_NEG_SAMPLE_BATCH_EVAL = Trainer._neg_sample_batch_eval
+
+    def neg_sample_batch_eval(self, batched_data):
+        interaction, row_idx, positive_u, positive_i = batched_data
+        kind = type(self.model)
+        if self.config["eval_type"] != EvaluatorType.RANKING or SHARED_HISTORY_SCORES.get(kind) is False:
+            return original(self, batched_data)
+        try:
+            gathered = _gathered_scores(self, interaction, row_idx, positive_u)
+        except NotImplementedError:
+            gathered = None
+            SHARED_HISTORY_SCORES[kind] = False
+        if gathered is None:
+            return original(self, batched_data)
+        scores, rows = gathered
+        if kind not in SHARED_HISTORY_SCORES:  # once per model class: the same scores as RecBole's predict?
+            count = int((row_idx == row_idx[0]).sum())
+            expected = self.model.predict(interaction[torch.arange(count)].to(self.device))
+            SHARED_HISTORY_SCORES[kind] = bool(torch.allclose(expected, scores[:count], rtol=1e-4, atol=1e-4))
+            if not SHARED_HISTORY_SCORES[kind]:
+                return original(self, batched_data)
+        matrix = torch.full((rows, self.tot_item_num), -np.inf, device=self.device)
+        matrix[row_idx.to(self.device), interaction[self.config["ITEM_ID_FIELD"]].to(self.device)] = scores
+        return interaction, matrix, positive_u, positive_i
+
+    neg_sample_batch_eval.__doc__ = original.__doc__
+    Trainer._neg_sample_batch_eval = neg_sample_batch_eval
+
+
 def _patch_numpy_aliases() -> None:
     for alias, target in {"bool": np.bool_, "int": np.int_, "float": np.float64, "complex": np.complex128,
                           "object": np.object_, "str": np.str_, "long": np.int_, "unicode": np.str_}.items():
@@ -167,19 +234,24 @@ def command_line_arguments(arguments: Sequence[str]) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def first_epoch_order(dataloader) -> Iterator[None]:
-    """While open, ``dataloader`` iterates in the order a freshly built loader's first epoch has (workaround 8);
-    its generator's state is restored on exit. A loader without RecBole's seeded generator is left as it is."""
+def first_epoch_order(dataloader, seed: Optional[int] = None) -> Iterator[None]:
+    """While open, ``dataloader`` iterates in the order a freshly built loader's first epoch has, and numpy's global
+    random state (RecBole's samplers draw negatives from it) is seeded with ``seed`` (default: the loader's
+    ``seed``; workaround 8); both are restored on exit. A loader without RecBole's seeded generator is left as it
+    is."""
     generator, config = getattr(dataloader, "generator", None), getattr(dataloader, "config", None)
     if not isinstance(generator, torch.Generator) or config is None:
         yield
         return
-    saved = generator.get_state()
-    generator.manual_seed(config["seed"])
+    seed = int(config["seed"] if seed is None else seed)
+    saved, saved_numpy = generator.get_state(), np.random.get_state()
+    generator.manual_seed(seed)
+    np.random.seed(seed % 2 ** 32)
     try:
         yield
     finally:
         generator.set_state(saved)
+        np.random.set_state(saved_numpy)
 
 
 def apply() -> None:
@@ -192,6 +264,7 @@ def apply() -> None:
     _patch_checkpoint_loading()
     _patch_collector()
     _patch_eval_batch_collect()
+    _patch_sampled_sequential_eval()
     _disable_anomaly_detection()
     _APPLIED = True
 

@@ -61,6 +61,16 @@ class Config(RecBoleConfig):
             self.setting_warnings.append(f"unknown setting '{key}': did you mean '{match}'? (RecBole passes unknown "
                                          "settings through unchanged, so it has no effect)")
 
+    def _get_final_config_dict(self):
+        """RecBole's merge (the user's settings over the defaults), except that a partial ``eval_args`` (e.g. only
+        ``{'mode': 'uni100'}``) keeps the defaults' other keys (split ``LS``, order ``TO``) instead of RecBole's
+        built-in random split: missing sub-keys take the plugin's defaults, as they take RecBole's in RecBole."""
+        final = super()._get_final_config_dict()
+        default, given = self.internal_config_dict.get("eval_args"), self.external_config_dict.get("eval_args")
+        if isinstance(default, dict) and isinstance(given, dict):
+            final["eval_args"] = {**default, **given}
+        return final
+
     def _load_cmd_line(self):
         if self._command_line is None:
             return super()._load_cmd_line()

@@ -19,6 +19,8 @@ from recbole_paragon.artifacts import (BACKBONE_STATE, USER_GROUPS, fingerprint,
                                        to_jsonable, write_json)
 from recbole_paragon.baselines import MethodContext, build_methods, run_methods
 from recbole_paragon.bundle import export_bundle
+from recbole_paragon.evaluation.comparison import add_comparison, comparison_table
+from recbole_paragon.evaluation.protocol import check_protocol, describe_protocol, is_sampled
 from recbole_paragon.evaluation.report import summarise, summary_table, write_report
 from recbole_paragon.generators import GENERATORS, GeneratedAdapters
 from recbole_paragon.model.auxiliary import check_auxiliary_settings
@@ -39,9 +41,10 @@ from recbole_paragon.training.progress import on_terminal
 
 
 def check_side_information(config, dataset) -> List[str]:
-    """Fail before any training if an objective or an auxiliary task lacks the dataset fields it needs; returns what
-    the run should tell its user: a category field picked for them, default objectives that need no categories on
+    """Fail before any training if an objective or an auxiliary task lacks the dataset fields it needs, or the
+    evaluation protocol is one Paragon's cached evaluation cannot run; returns what the run should tell its user: a category field picked for them, default objectives that need no categories on
     data without them, side information too thin to mean what it says (each also logged)."""
+    check_protocol(config)
     notes = resolve_categories(config, dataset)
     check_auxiliary_settings(config, dataset)
     if setting(config, "stage") != "backbone":
@@ -78,19 +81,25 @@ def resolve_categories(config, dataset) -> List[str]:
             f"{config['objectives']} instead of the default {names}"]
 
 
-def add_objective_metrics(config) -> None:
-    """Evaluate every objective's metric (NDCG, AlphaNDCG, ILD, CategoryCoverage, GroupGap) besides ``metrics``."""
+def evaluated_metrics(config) -> List[str]:
+    """``metrics`` and every objective's metric classes (NDCG, AlphaNDCG, ILD, CategoryCoverage, GroupGap...)."""
     metrics = list(config["metrics"])
     known = {m.lower() for m in metrics}
-    config["metrics"] = metrics + [m for m in objective_metric_classes(configured_objectives(config))
-                                   if m.lower() not in known]
+    return metrics + [m for m in objective_metric_classes(configured_objectives(config)) if m.lower() not in known]
+
+
+def add_objective_metrics(config) -> None:
+    """Evaluate every objective's metric besides ``metrics`` (:func:`evaluated_metrics`)."""
+    config["metrics"] = evaluated_metrics(config)
 
 
 def train_and_test(config, train_data, valid_data, test_data, saved: bool = True,
-                   callback_fn=None) -> Dict[str, Any]:
-    """Train ``config['model']`` with its trainer, then evaluate the best checkpoint on the test split.
+                   callback_fn=None, test: bool = True) -> Dict[str, Any]:
+    """Train ``config['model']`` with its trainer, then evaluate the best checkpoint on the test split (unless
+    ``test`` is False: the caller tests it, e.g. with other metrics).
 
-    ``callback_fn(epoch, valid_score)`` is RecBole's per-epoch hook (sweeps report through it)."""
+    ``callback_fn(epoch, valid_score)`` is RecBole's per-epoch hook (sweeps report through it). The result holds the
+    trained ``model`` (the best checkpoint's weights when ``saved`` and ``test``) and its ``trainer``."""
     logger = getLogger()
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     model = get_model(config["model"])(config, train_data._dataset).to(config["device"])
@@ -99,7 +108,7 @@ def train_and_test(config, train_data, valid_data, test_data, saved: bool = True
     show = on_terminal(config["show_progress"])  # RecBole's tqdm bars only on a terminal, never in a log file
     best_valid_score, best_valid_result = trainer.fit(
         train_data, valid_data, saved=saved, show_progress=show, callback_fn=callback_fn)
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show)
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=show) if test else {}
     logger.info(set_color("best valid ", "yellow") + f": {best_valid_result}")
     logger.info(set_color("test result", "yellow") + f": {test_result}")
     return {
@@ -108,6 +117,7 @@ def train_and_test(config, train_data, valid_data, test_data, saved: bool = True
         "best_valid_result": dict(best_valid_result),
         "test_result": dict(test_result),
         "model": model,
+        "trainer": trainer,
         "checkpoint": trainer.saved_model_file if saved else None,
     }
 
@@ -252,9 +262,31 @@ def generate_one_stage(config, trainer: AdapterTrainer, adapters: GeneratedAdapt
     return result
 
 
-def evaluate_stage(config, trainer: AdapterTrainer, bank: AdapterBank,
-                   generators: Dict[str, GeneratedAdapters]) -> Dict[str, Any]:
-    """Every method on the unseen test preferences; controllability, hypervolume, fidelity, timing; the report."""
+def evaluation_fingerprint(config, trainer: AdapterTrainer, bank: AdapterBank,
+                           generators: Dict[str, GeneratedAdapters]) -> str:
+    """Hash of what the evaluation stage's report depends on: the backbone, the bank, the generators and every
+    setting except those that only say where and how a run is executed, served or compared."""
+    settings = {key: value for key, value in dict(config.final_config_dict).items()
+                if not key.startswith(_NOT_EVALUATION_PREFIXES) and key not in _NOT_EVALUATION_KEYS}
+    if is_sampled(config):  # the batches decide which negatives each user draws
+        settings["eval_batch_size"] = config["eval_batch_size"]
+    return fingerprint({"settings": to_jsonable(settings), "backbone": trainer.model.backbone_fingerprint(),
+                        "bank": bank.fingerprint(),
+                        "generators": {k: g.metadata.get("settings_fingerprint") for k, g in generators.items()}})
+
+
+#: Settings that do not change a report's figures (plumbing, other stages).
+_NOT_EVALUATION_PREFIXES = ("compare_", "serve_", "sweep_", "export_", "ray_", "log_", "wandb_")
+_NOT_EVALUATION_KEYS = {"stage", "num_workers", "state", "show_progress", "checkpoint_dir", "run_dir", "preference",
+                        "gpu_id", "use_gpu", "device", "worker", "nproc", "world_size", "local_rank", "offset",
+                        "ip", "port", "single_spec", "compute_threads", "sampling_threads", "eval_batch_size",
+                        "data_path"}
+
+
+def evaluation_report(config, trainer: AdapterTrainer, bank: AdapterBank,
+                      generators: Dict[str, GeneratedAdapters]) -> Dict[str, Any]:
+    """Every method on the unseen test preferences: controllability, hypervolume, fidelity, timing (the report's
+    content; :func:`publish_report` writes it)."""
     count = len(trainer.objectives)
     names = list(setting(config, "evaluation_methods"))
     retrain_preferences = torch.tensor(setting(config, "evaluation_retrain_preferences") or [],
@@ -269,13 +301,31 @@ def evaluate_stage(config, trainer: AdapterTrainer, bank: AdapterBank,
     groups = run_user_groups(trainer)
     if groups is not None:
         report["user_groups"] = groups.summary()
+    report["protocol"] = describe_protocol(config, trainer.model.n_items)
     report["levers"] = bank.levers
+    report["evaluation_fingerprint"] = evaluation_fingerprint(config, trainer, bank, generators)
     report["config"] = to_jsonable(dict(config.final_config_dict))
-    paths = write_report(run_directory(config), report)
-    table = summary_table(report)
-    getLogger().info(set_color("evaluation", "green") + f": {paths}")
-    print(table)
     return report
+
+
+def publish_report(config, report: Dict[str, Any]) -> Dict[str, Any]:
+    """Write ``report.json``, ``report.md`` and the plots into the run directory and print the summary."""
+    paths = write_report(run_directory(config), report)
+    getLogger().info(set_color("evaluation", "green") + f": {paths}")
+    print(summary_table(report))
+    if report.get("compare"):
+        print(comparison_table(report))
+    return report
+
+
+def evaluate_stage(config, trainer: AdapterTrainer, bank: AdapterBank, generators: Dict[str, GeneratedAdapters],
+                   comparison: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Every method on the unseen test preferences; controllability, hypervolume, fidelity, timing; the report,
+    with RecBole's models of the compare stage beside them when ``comparison`` (their runs) is given."""
+    report = evaluation_report(config, trainer, bank, generators)
+    if comparison:
+        add_comparison(report, comparison)
+    return publish_report(config, report)
 
 
 def stale_generator_reason(directory: str, kind: str) -> str:

@@ -14,6 +14,7 @@ from recbole_paragon.config import Config
 from recbole_paragon.datasets import load_dataset
 from recbole_paragon.model.paragon import PREFIX
 from recbole_paragon.baselines import check_method_names
+from recbole_paragon.compare import check_compare_settings, compare_stage, saved_comparison
 from recbole_paragon.generators import GENERATORS
 from recbole_paragon.objectives import check_objective_names, configured_objectives
 from recbole_paragon.schema import SCHEMA
@@ -37,6 +38,8 @@ def build_config(model=None, dataset=None, config_file_list=None, config_dict=No
     if str(config["model"]).startswith(PREFIX):
         check_objective_names(configured_objectives(config))
         check_method_names(setting_names(config, "evaluation_methods"))
+        if config["stage"] == "compare":
+            check_compare_settings(config)
     return config
 
 
@@ -112,12 +115,16 @@ def run_stages(config, dataset, train_data, valid_data, test_data) -> Dict[str, 
     result["generator"] = pipeline.generator_stage(config, trainer, result["bank"])
     if stage == "generate_one":
         result["generated"] = pipeline.generate_one_stage(config, trainer, result["generator"])
-    if stage in ("all", "evaluate"):
+    if stage in ("all", "evaluate", "compare"):
         generators = {result["generator"].metadata["kind"]: result["generator"]}
         for kind in GENERATORS:  # every generator the evaluation compares
             if kind in setting_names(config, "evaluation_methods") and kind not in generators:
                 generators[kind] = pipeline.generator_stage(config, trainer, result["bank"], kind=kind)
-        result["report"] = pipeline.evaluate_stage(config, trainer, result["bank"], generators)
+        if stage == "compare":  # RecBole's models trained (or reused) and put beside the evaluation's fronts
+            result["report"] = compare_stage(config, trainer, result["bank"], generators)
+        else:
+            result["report"] = pipeline.evaluate_stage(config, trainer, result["bank"], generators,
+                                                       saved_comparison(config))
     if stage in EXPORTING_STAGES:
         result["bundle"] = pipeline.export_stage(config, dataset, trainer, result["generator"])
     return result

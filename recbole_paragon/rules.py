@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Mapping, Optional, Tuple
 
-__all__ = ["Rule", "anything", "as_names", "choice", "flag", "fraction_or_fractions", "index_or_name", "integer",
+__all__ = ["Rule", "anything", "as_names", "choice", "files_by_name", "flag", "fraction_or_fractions", "index_or_name", "integer",
            "integers", "mapping", "names", "number", "one_or_many", "preference", "preferences", "text"]
 
 
@@ -132,6 +132,16 @@ def preference() -> Rule:
 
 def mapping() -> Rule:
     return Rule(lambda v: isinstance(v, Mapping), "a mapping", invalid=("split", 3))
+
+
+def files_by_name() -> Rule:
+    """A mapping of names to a file path, or to a list of them."""
+    def test(value: Any) -> bool:
+        return isinstance(value, Mapping) and all(
+            isinstance(k, str) and (isinstance(v, str) and v != "" or isinstance(v, (list, tuple)) and
+                                    all(isinstance(f, str) and f != "" for f in v)) for k, v in value.items())
+    return Rule(test, "a mapping of names to a file (or a list of files)", invalid=("best.yaml", {"SASRec": 3},
+                                                                                    {"SASRec": [""]}))
 
 
 def anything(optional: bool = True) -> Rule:

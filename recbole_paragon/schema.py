@@ -15,9 +15,9 @@ from __future__ import annotations
 import difflib
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
-from recbole_paragon.rules import (Rule, anything, as_names, choice, flag, fraction_or_fractions, index_or_name,
-                                   integer, integers, mapping, names, number, one_or_many, preference, preferences,
-                                   text)
+from recbole_paragon.rules import (Rule, anything, as_names, choice, files_by_name, flag, fraction_or_fractions,
+                                   index_or_name, integer, integers, mapping, names, number, one_or_many, preference,
+                                   preferences, text)
 
 __all__ = ["OLD_NAMES", "RENAMED", "RENAMED_VALUES", "Rule", "SCHEMA", "SettingWarning", "check_setting",
            "check_settings", "close_keys", "modernise"]
@@ -107,8 +107,8 @@ SCHEMA: Dict[str, Rule] = {
     "bank_checkpoints": integers(1),
     "selection_users": integer(1, optional=True),
     # pipeline
-    "stage": choice("all", "backbone", "tune_one", "bank", "generator", "generate_one", "evaluate", "export",
-                    "serve"),  # serve: the HTTP service, which build_config points to
+    "stage": choice("all", "backbone", "tune_one", "bank", "generator", "generate_one", "evaluate", "compare",
+                    "export", "serve"),  # serve: the HTTP service, which build_config points to
     "run_dir": text(optional=True),
     # strategies
     "pub_update_interval": COUNT,
@@ -187,6 +187,11 @@ SCHEMA: Dict[str, Rule] = {
     "evaluation_retrain_preferences": preferences(),
     "evaluation_retrain_epochs": COUNT,
     "mmr_candidates": COUNT,
+    # compare: RecBole's models beside Paragon
+    "compare_models": names(),
+    "compare_seeds": COUNT,
+    "compare_config_files": files_by_name(),
+    "compare_ray": flag(),
     # sweeps, Ray
     "sweep_stage": choice("backbone", "adapter"),
     "sweep_num_samples": COUNT,

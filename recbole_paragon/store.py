@@ -54,7 +54,7 @@ def write_backbone_metadata(config, model, result: Dict[str, Any]) -> None:
     settings and weights, and the training results."""
     directory = run_directory(config)
     save_tensors(os.path.join(directory, BACKBONE_STATE), {"state_dict": _plain_state(model)})
-    metadata = {k: v for k, v in result.items() if k not in ("model", "checkpoint")}
+    metadata = {k: v for k, v in result.items() if k not in ("model", "trainer", "checkpoint")}
     write_json(os.path.join(directory, BACKBONE_METADATA),
                {"config_fingerprint": backbone_config_fingerprint(config),
                 "backbone_fingerprint": model.backbone_fingerprint(), **metadata})

@@ -20,7 +20,7 @@ LAYERS = [
     {"registry", "config", "store", "datasets", "entry_points"},
     {"baselines", "bundle"},
     {"pipeline"},
-    {"quick_start", "serving"},
+    {"quick_start", "serving", "compare"},
     {"sweep", "tune", "service", ""},  # "" is the package's own __init__
 ]
 #: RecBole's own keys the plugin reads without redefining them in its yaml.

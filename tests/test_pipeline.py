@@ -63,6 +63,24 @@ def test_interrupted_run_continues_from_last_finished_stage(pipeline_run):
     assert all(os.path.isfile(p) for p in generator_paths(config["run_dir"], "diffusion"))
 
 
+def test_compare_stage_puts_recbole_models_beside_the_fronts(pipeline_run):
+    config, _ = pipeline_run
+    path = os.path.join(config["run_dir"], "report.json")
+    with open(path) as handle:
+        before = json.load(handle)
+    run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], {
+        **config, "stage": "compare", "compare_models": ["Pop", "Random"], "compare_seeds": 1, "compare_ray": False})
+    with open(path) as handle:
+        report = json.load(handle)
+    assert report["methods"] == before["methods"]  # the evaluation is reused, not run again
+    assert list(report["compare"]["models"]) == ["Pop", "Random"] and report["compare"]["trained"] == 2
+    for summary in report["compare"]["models"].values():
+        assert {"ndcg@10", "alphandcg@10", "ild@10"} <= set(summary["mean"]) and summary["seeds"] == [2020]
+    assert os.path.isfile(os.path.join(config["run_dir"], "compare.png"))
+    with open(os.path.join(config["run_dir"], "report.md")) as handle:
+        assert "| Random | 1 |" in handle.read()
+
+
 def test_missing_category_field_stops_before_training(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match="category_field='genre'"):

@@ -150,3 +150,19 @@ def test_unreachable_ray_address_fails_fast_and_writes_nothing(paragon_run):
     assert BANK_METADATA not in files and BANK_TENSORS not in files
     assert not [f for f in files if f.startswith(".bank")]  # no temporary bank files either
     assert not ray.is_initialized()
+
+
+# -- the compare stage on Ray ----------------------------------------------------------------------------------------
+def test_compare_runs_one_ray_task_per_model_and_seed(tmp_path, monkeypatch):
+    from recbole_paragon.compare import comparison_runs
+
+    monkeypatch.chdir(tmp_path)
+    config = build_config("ParagonSASRec", "ml-tiny", [TEST_CONFIG], {
+        "data_path": TEST_DATA, "checkpoint_dir": str(tmp_path / "saved"), "stage": "compare", "epochs": 1,
+        "compare_models": ["Pop"], "compare_seeds": 2, "compare_ray": True, "ray_address": "local",
+        "num_workers": 2, "metrics": ["NDCG"]})
+    comparison = comparison_runs(config)
+    assert comparison["execution"].startswith("Ray at local, 2 tasks at a time")
+    assert [(r["model"], r["seed"], r["error"]) for r in comparison["runs"]] == [("Pop", 2020, None), ("Pop", 2021, None)]
+    assert all(0 < r["metrics"]["ndcg@10"] < 1 and r["seconds"] > 0 for r in comparison["runs"])
+

@@ -21,6 +21,14 @@ from recbole_paragon.model.cache import RepresentationCache, top_candidates
 Rescore = Callable[[torch.Tensor], torch.Tensor]
 
 
+def restricted(scores: torch.Tensor, sampled: Optional[torch.Tensor]) -> torch.Tensor:
+    """``scores [B, n_items]`` with every item outside each row's ``sampled [B, 1 + n]`` set to −inf, as RecBole's
+    sampled evaluation ranks them; ``scores`` unchanged when ``sampled`` is None (full ranking)."""
+    if sampled is None:
+        return scores
+    return torch.full_like(scores, -torch.inf).scatter_(1, sampled, scores.gather(1, sampled))
+
+
 class SplitEvaluator:
     """RecBole's ``Collector`` + ``Evaluator`` (config ``metrics`` / ``topk``) over cached splits of one backbone.
 
@@ -63,11 +71,12 @@ class SplitEvaluator:
     @torch.no_grad()
     def backbone_top(self, split: str, count: int):
         """The plain backbone's ``count`` best items of every row of ``split`` and their scores, ``[N, count]`` each
-        (item 0 never among them), computed chunk by chunk."""
+        (item 0 never among them; under sampled evaluation only the row's sampled items score finite), computed
+        chunk by chunk."""
         self.adapter.reset_parameters()
         scores, items = [], []
         for batch in self.caches[split].chunks(int(self.config["eval_batch_size"])):
-            all_scores = self.model.score_representation(self.adapter(batch.hidden))
+            all_scores = restricted(self.model.score_representation(self.adapter(batch.hidden)), batch.sampled)
             top = top_candidates(all_scores, count)
             items.append(top)
             scores.append(all_scores.gather(1, top))
@@ -94,15 +103,15 @@ class SplitEvaluator:
     @torch.no_grad()
     def cache(self, cache: RepresentationCache, model, transform, rescore: Optional[Rescore] = None
               ) -> "OrderedDict[str, float]":
-        """Score cached states through ``transform`` (hidden -> adapted hidden) with ``model``'s score head,
-        optionally re-rank with ``rescore``, and run RecBole's evaluator."""
+        """Score cached states through ``transform`` (hidden -> adapted hidden) with ``model``'s score head (only
+        the sampled items under sampled evaluation), optionally re-rank with ``rescore``, and run RecBole's evaluator."""
         self.collect(cache, model, transform, rescore)
         return self.metrics.evaluate(self.collector.get_data_struct())
 
     def collect(self, cache: RepresentationCache, model, transform, rescore: Optional[Rescore] = None) -> None:
         """Feed the collector every row of ``cache`` scored by ``model`` through ``transform`` (and ``rescore``)."""
         for batch in cache.chunks(int(self.config["eval_batch_size"])):
-            scores = model.score_representation(transform(batch.hidden))
+            scores = restricted(model.score_representation(transform(batch.hidden)), batch.sampled)
             scores[:, 0] = -torch.inf
             if rescore is not None:
                 scores = rescore(scores)

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from recbole_paragon.artifacts import to_jsonable, write_text
+from recbole_paragon.evaluation.comparison import comparison_plot, comparison_section
 from recbole_paragon.evaluation.plots import pairs_plot, pareto_plot, ternary_plots
 from recbole_paragon.evaluation.measures import (_as_array, controllability, fidelity, hypervolumes, noise_floor,
                                                  ray_controllability)
@@ -234,6 +235,9 @@ def _markdown(report: Mapping[str, Any]) -> str:
             parts += [f"### {metric}", "", _table(["preference"] + names, table_rows), ""]
     parts += _control_section(report)
     parts += _levers_section(report)
+    parts += comparison_section(report)
+    if report.get("protocol"):
+        parts += ["## Protocol", "", "```json", json.dumps(report["protocol"], sort_keys=True), "```", ""]
     if report.get("user_groups"):
         parts += ["## User groups", "", "```json", json.dumps(report["user_groups"], sort_keys=True), "```", ""]
     if report.get("config"):
@@ -242,7 +246,8 @@ def _markdown(report: Mapping[str, Any]) -> str:
 
 
 def write_report(directory: str, report: Mapping[str, Any]) -> Dict[str, str]:
-    """Write ``report.json`` (atomically), ``report.md`` and ``pareto.png`` into ``directory``.
+    """Write ``report.json`` (atomically), ``report.md``, ``pareto.png`` (and ``compare.png`` with a comparison)
+    into ``directory``.
 
     ``report`` keys: ``methods`` (name → list of ``{"preference", "metrics", "seconds"}``), ``pearson``
     (name → {objective: r}), ``spearman`` (same shape), ``hypervolume`` (name → HV), ``timing`` (name → seconds
@@ -273,6 +278,9 @@ def write_report(directory: str, report: Mapping[str, Any]) -> Dict[str, str]:
         paths["plot"] = pareto_plot(fronts, x_key, y_key, os.path.join(directory, "pareto.png"))
     if len(objective_metrics(clean)) == 3 and clean.get("objectives"):
         paths.update(ternary_plots(clean, directory))
+    compared = comparison_plot(clean, directory)
+    if compared:
+        paths["compare plot"] = compared
     objective_keys = (clean.get("hypervolume_reference") or {}).get("metrics") or []
     if len(objective_keys) >= 3:  # one panel per pair of the objectives' metrics
         paths["pairs"] = pairs_plot(clean, objective_keys, os.path.join(directory, "pairs.png"))

@@ -26,6 +26,7 @@ class CachedBatch:
     users: torch.Tensor  # [B] user ids
     candidates: Optional[torch.Tensor] = None  # [B, M] backbone's top-M items (diversity)
     index: Optional[torch.Tensor] = None  # [B] rows of the cache the batch was drawn from
+    sampled: Optional[torch.Tensor] = None  # [B, 1 + n] items each row is ranked among (sampled evaluation); None: all
 
 
 class Scores:
