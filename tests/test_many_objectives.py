@@ -108,3 +108,11 @@ def test_four_objectives_end_to_end_with_a_budgeted_bank(tiny_backbone_dir, tmp_
     assert os.path.isfile(os.path.join(run_dir, "pairs.png"))
     bank = json.load(open(os.path.join(run_dir, "bank.json")))
     assert len({tuple(a["preference"]) for a in bank["adapters"]}) == 8
+
+
+def test_a_bank_too_small_for_the_generator_says_how_many_it_has_and_needs(tiny_backbone_dir, tmp_path):
+    with pytest.raises(ValueError, match=r"has 3 distinct preferences; the generator needs at least 5 "
+                                         r"\(generator_min_bank\).*bank_budget"):
+        run_on_backbone_copy(tiny_backbone_dir, tmp_path, {
+            "objectives": ["accuracy", "diversity", "exposure"], "bank_budget": 3, "adapter_steps": 5,
+            "bank_checkpoints": [5], "generator_min_bank": 5, "stage": "generator", "lever_bootstrap": 20})

@@ -89,7 +89,8 @@ class GeneratorTrainer:
         tensors = self.bank.tensors()
         if len(torch.unique(tensors["preferences"], dim=0)) < minimum:
             raise ValueError(f"the adapter bank has {len(torch.unique(tensors['preferences'], dim=0))} distinct "
-                             f"preferences; the generator needs at least {minimum} (generator_min_bank)")
+                             f"preferences; the generator needs at least {minimum} (generator_min_bank): a "
+                             "smaller bank_grid_step or a larger bank_budget tunes more")
         if self.bank.objectives != self.adapter_trainer.objective_names:
             raise ValueError(f"bank objectives {self.bank.objectives} differ from the run's "
                              f"{self.adapter_trainer.objective_names}")
