@@ -43,8 +43,9 @@ def run(tmp_path, dataset, data_path, **overrides):
 
 
 
-def test_an_inter_only_dataset_runs_every_stage_without_categories(tmp_path, monkeypatch):
+def test_an_inter_only_dataset_runs_every_stage_without_categories(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
+    caplog.set_level("WARNING")
     result = run(tmp_path, "ml-inter", tiny_dataset(tmp_path / "data", "ml-inter"), stage="all", **WHOLE_PIPELINE)
     trainer = result["adapter_trainer"]
     assert trainer.objective_names == ["accuracy", "embedding_diversity"]
@@ -57,6 +58,8 @@ def test_an_inter_only_dataset_runs_every_stage_without_categories(tmp_path, mon
     assert report["methods"]["mmr"] and "mmr" not in report.get("skipped_methods", {})  # MMR on embeddings
     assert "Levers" in (run_dir / "report.md").read_text()
     assert (run_dir / "bundle" / "manifest.json").is_file()
+    said = [r for r in caplog.records if "no item categories" in r.getMessage()]
+    assert len(said) == 1, "the default objectives on data without categories are logged once"
 
 
 def test_asking_for_categories_the_data_lacks_names_the_field_and_what_works(tmp_path, monkeypatch):

@@ -79,5 +79,6 @@ def record_levers(config, trainer: AdapterTrainer, bank: AdapterBank, directory:
         logger.info(f"lever of {name}: {lever['metric']} {lever['reference_value']:.4f} ({lever['reference']}) -> "
                     f"{lever['vertex_value']:.4f} at its vertex, {lever['lever_se']:.1f} standard errors")
     for warning in bank.levers["warnings"]:
-        logger.warning(warning)
+        if warning not in trainer.notes:  # the run's notes on its data were logged when it began
+            logger.warning(warning)
     return bank.levers
