@@ -4,7 +4,7 @@
   (:mod:`settings_reference`);
 - ``reference/api/<module>.md``: one mkdocstrings page per module of ``recbole_paragon``, and an index;
 - ``benchmarks/RESULTS.md`` and ``benchmarks/history/*.md``: the repository's results pages, at the same relative
-  paths, so their links work on the site as in the repository.
+  paths, so their links work on the site as in the repository, and the pictures of ``benchmarks/history/``.
 
 A module, a setting or a history file that others add appears on the next build with nothing else to edit. Links
 from a page under ``docs/`` to ``../benchmarks/...`` (right in the repository) are rewritten to the copy on the site.
@@ -28,6 +28,8 @@ PACKAGE = "recbole_paragon"
 API_DIR = "reference/api"
 SETTINGS_PAGE = "reference/settings.md"
 MIRRORED = ("benchmarks/RESULTS.md", "benchmarks/history/*.md")
+#: The pictures those pages show, copied beside them.
+MIRRORED_IMAGES = ("benchmarks/history/*.png",)
 LINK = re.compile(r"(\]\()([^)\s#]+)([^)]*\))")
 
 
@@ -63,9 +65,10 @@ def api_pages() -> Dict[str, str]:
     return pages
 
 
-def mirrored() -> List[str]:
-    """Repository-relative paths of the results pages copied onto the site."""
-    return sorted(os.path.relpath(p, ROOT).replace(os.sep, "/") for pattern in MIRRORED
+def mirrored(patterns=MIRRORED) -> List[str]:
+    """Repository-relative paths of the results pages (or, given ``MIRRORED_IMAGES``, their pictures) copied onto
+    the site."""
+    return sorted(os.path.relpath(p, ROOT).replace(os.sep, "/") for pattern in patterns
                   for p in glob.glob(os.path.join(ROOT, pattern)))
 
 
@@ -98,6 +101,7 @@ def on_files(files, config, **kwargs):
 
     pages = {SETTINGS_PAGE: settings_page(os.path.join(ROOT, "properties"), schema), **api_pages()}
     pages.update({path: open(os.path.join(ROOT, path), encoding="utf-8").read() for path in mirrored()})
+    pages.update({path: open(os.path.join(ROOT, path), "rb").read() for path in mirrored(MIRRORED_IMAGES)})
     for path, content in pages.items():
         files.append(File.generated(config, path, content=content))
     return files

@@ -74,3 +74,12 @@ def test_the_offline_check_flags_what_loads_from_another_host(tmp_path, tag, rem
     (tmp_path / "index.html").write_text(f"<html><head>{tag}</head></html>", encoding="utf-8")
     found = docs_module("check_offline").remote_loads(str(tmp_path))
     assert bool(found) == remote
+
+
+def test_every_picture_a_history_page_shows_exists_and_goes_onto_the_site():
+    hooks = docs_module("hooks")
+    pictures = set(hooks.mirrored(hooks.MIRRORED_IMAGES))
+    shown = {f"benchmarks/history/{name}" for path in glob.glob(os.path.join(HISTORY, "*.md"))
+             for name in re.findall(r"!\[[^\]]*\]\(([^)\s]+\.png)\)", open(path, encoding="utf-8").read())}
+    assert shown, "the history pages show their plots"
+    assert shown <= pictures, f"missing from the site (or the repository): {sorted(shown - pictures)}"
