@@ -87,8 +87,9 @@ class GeneratorTrainer:
         if self.bank is None or len(self.bank) == 0:
             raise ValueError("the generator needs an adapter bank: run --stage=bank first")
         tensors = self.bank.tensors()
-        if len(torch.unique(tensors["preferences"], dim=0)) < minimum:
-            raise ValueError(f"the adapter bank has {len(torch.unique(tensors['preferences'], dim=0))} distinct "
+        distinct = len(torch.unique(tensors["preferences"], dim=0))
+        if distinct < minimum:
+            raise ValueError(f"the adapter bank has {distinct} distinct "
                              f"preferences; the generator needs at least {minimum} (generator_min_bank): a "
                              "smaller bank_grid_step or a larger bank_budget tunes more")
         if self.bank.objectives != self.adapter_trainer.objective_names:
