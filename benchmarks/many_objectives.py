@@ -2,6 +2,7 @@
 
     python benchmarks/many_objectives.py --objectives accuracy,diversity,exposure,calibration \\
         --budgets 10 30 100 --headline 30 --seeds 0 1 2 [--dataset ml-100k | --synthetic long] [--set KEY=VALUE ...]
+        [--eval-set KEY=VALUE ...]
 
 Protocol: a budgeted bank per N (the K vertices + N - K scrambled-Sobol preferences; one bank of the largest N is
 tuned and every smaller bank is its prefix), 20 test preferences drawn uniformly inside the simplex plus one ray
@@ -152,6 +153,9 @@ def main() -> None:
     parser.add_argument("--rays", type=int, default=1, help="rays per objective (4 test preferences each)")
     parser.add_argument("--plot", default=None)
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--eval-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="settings of the evaluation stage only (sampling, generators): the same run directories "
+                             "are evaluated again, their bank and re-tuned adapters reused, their reports replaced")
     parser.add_argument("--backbone-tag", default=None, help="a backbone of its own (with --set changing it)")
     args = parser.parse_args()
     objectives = args.objectives.split(",")
@@ -169,6 +173,7 @@ def main() -> None:
                 "lever_bootstrap": 100, **extra}
     master = os.path.join(BENCH_DIR, f"{tag}-bank")
     run(args, settings, master, stage="bank", bank_budget=max(args.budgets))
+    link_backbone(master, args.backbone_dir)  # a backbone trained by the bank run: every run below shares it
     sweep_seeds = args.sweep_seeds or args.seeds[:1]
     reports, reference_run = {}, f"N{args.headline}-s{args.seeds[0]}"
     for budget in sorted(set(args.budgets) | {args.headline}):
@@ -179,12 +184,13 @@ def main() -> None:
                 os.makedirs(run_dir, exist_ok=True)
                 prefix_bank(master, run_dir, budget, len(objectives), int(settings.get("seed", 2020)))
             methods = GENERATED + LOOKUPS + ["soup", "backbone"] + (["retune"] if name == reference_run else [])
-            result = run(args, settings, run_dir, stage="evaluate", bank_budget=budget, generator_seed=seed,
-                         evaluation_methods=methods)
+            result = run(args, {**settings, **parsed_settings(args.eval_set)}, run_dir, stage="evaluate",
+                         bank_budget=budget, generator_seed=seed, evaluation_methods=methods)
             reports[name] = result["report"]
             print(f"{name}: report in {run_dir}", flush=True)
     table, reference, keys = evaluate_reports(reports, reference_run)
-    print(f"\nmachine: {machine()}; load {os.getloadavg()[0]:.1f}; {tag} = {' '.join(args.set) or 'defaults'}")
+    print(f"\nmachine: {machine()}; load {os.getloadavg()[0]:.1f}; {tag} = {' '.join(args.set) or 'defaults'}; "
+          f"evaluated with {' '.join(args.eval_set) or 'defaults'}")
     print(f"HV reference point (worst of every point, every method and N): {dict(zip(keys, np.round(reference, 5)))}")
     print(f"\nconflicts on the bank of {max(args.budgets)} (Spearman of metric pairs over its final adapters):")
     print_table(conflicts(master, keys), ["metric"] + keys)

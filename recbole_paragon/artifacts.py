@@ -25,6 +25,7 @@ BANK_METADATA = "bank.json"
 GENERATOR_TENSORS = "generator-{kind}.pt"
 GENERATOR_METADATA = "generator-{kind}.json"
 USER_GROUPS = "user_groups.json"
+RETUNED = "retuned.pt"  # re-tuned adapters of the evaluation stage, reused while the tuning settings match
 
 
 class ArtifactError(ValueError):

@@ -234,7 +234,8 @@ def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Op
         try:
             generator, metadata = load_generator(directory, {"settings_fingerprint": settings_fingerprint}, kind)
             getLogger().info(set_color("reusing generator", "green") + f": {generator_paths(directory, kind)[0]}")
-            return GeneratedAdapters(generator, metadata)
+            # sampling_* settings are not part of the fingerprint: the run's own apply to a reused generator
+            return GeneratedAdapters(generator, {**metadata, "sampling": generator_trainer.sampling()})
         except ValueError:
             getLogger().info(f"stored {kind} generator {stale_generator_reason(directory, kind)}: training a new one")
     start = time.perf_counter()

@@ -176,6 +176,7 @@ SCHEMA: Dict[str, Rule] = {
     "sampling_method": choice("ddim", "ddpm"),
     "sampling_guidance_scale": number(0),
     "sampling_threads": COUNT,
+    "sampling_shared_noise": flag(),
     # evaluation
     "evaluation_grid_step": number(0, 1, low_open=True),
     "evaluation_grid_offset": number(0, 1, high_open=True),

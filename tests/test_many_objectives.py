@@ -6,11 +6,14 @@ import os
 import pytest
 import torch
 
-from conftest import run_on_backbone_copy
+from conftest import TEST_CONFIG, run_on_backbone_copy
+from recbole_paragon import run_recbole_paragon
 from recbole_paragon.generators import ConditionedAdapter, generator_from_state
 from recbole_paragon.model.adapter import Adapter
 from recbole_paragon.preference import (budgeted_preferences, matches_any, normalize_preference, ray_preferences,
                                         uniform_preferences)
+from recbole_paragon.training.adapter_trainer import AdapterTrainer
+from recbole_paragon.training.bank import bank_settings
 from recbole_paragon.training.bank_interpolation import barycentric_weights
 
 from test_adapter_bank import tuned_trainer
@@ -79,7 +82,10 @@ def test_barycentric_weights_reproduce_a_corner_and_blend_inside_a_cell():
 
 
 def test_tuning_stops_when_the_tuning_objective_stops_improving_on_validation(paragon_run):
-    _, _, trainer = tuned_trainer(paragon_run, adapter_patience=1, adapter_validation_interval=5)
+    config, _, trainer = tuned_trainer(paragon_run, adapter_patience=1, adapter_validation_interval=5)
+    # early stopping makes another bank: its settings say so (and banks of fixed steps keep their settings)
+    assert bank_settings(config, trainer)["adapter_patience"] == 1
+    assert "adapter_patience" not in bank_settings(*tuned_trainer(paragon_run)[::2])
     weights = torch.tensor([0.5, 0.5])
     calls = []
     original = trainer.validation_loss
@@ -91,7 +97,7 @@ def test_tuning_stops_when_the_tuning_objective_stops_improving_on_validation(pa
     assert trainer.validation_loss(weights, None) == pytest.approx(min(calls), rel=1e-5)  # the best one is kept
 
 
-def test_four_objectives_end_to_end_with_a_budgeted_bank(tiny_backbone_dir, tmp_path):
+def test_four_objectives_end_to_end_with_a_budgeted_bank(tiny_backbone_dir, tmp_path, monkeypatch):
     methods = ["diffusion", "conditioned", "retune", "barycentric_soup", "soup", "backbone"]
     config, _ = run_on_backbone_copy(tiny_backbone_dir, tmp_path, {
         "objectives": ["accuracy", "diversity", "exposure", "calibration"], "bank_budget": 8, "adapter_steps": 20,
@@ -108,6 +114,16 @@ def test_four_objectives_end_to_end_with_a_budgeted_bank(tiny_backbone_dir, tmp_
     assert os.path.isfile(os.path.join(run_dir, "pairs.png"))
     bank = json.load(open(os.path.join(run_dir, "bank.json")))
     assert len({tuple(a["preference"]) for a in bank["adapters"]}) == 8
+    # evaluating again with other sampling settings reuses the generators and the re-tuned adapters (retuned.pt)
+    def no_tuning(*args, **kwargs):
+        raise AssertionError("re-tuned although retuned.pt holds the run")
+    monkeypatch.setattr(AdapterTrainer, "tune", no_tuning)
+    monkeypatch.chdir(tmp_path)
+    run_recbole_paragon("ParagonSASRec", "ml-tiny", [TEST_CONFIG], {**config, "stage": "evaluate",
+                                                                    "sampling_shared_noise": False})
+    second = json.load(open(os.path.join(run_dir, "report.json")))
+    assert [e["metrics"] for e in second["methods"]["retune"]] == [e["metrics"] for e in report["methods"]["retune"]]
+    assert second["methods"]["diffusion"] != report["methods"]["diffusion"]  # sampled with a draw per preference
 
 
 def test_a_bank_too_small_for_the_generator_says_how_many_it_has_and_needs(tiny_backbone_dir, tmp_path):

@@ -1,8 +1,12 @@
 """Tuned at the preference itself: re-tuning the adapter (the quality ceiling) and retraining the whole model."""
 from __future__ import annotations
 
+import os
+from typing import Dict, Tuple
+
 import torch
 
+from recbole_paragon.artifacts import RETUNED, fingerprint, load_tensors, run_directory, save_tensors
 from recbole_paragon.baselines.base import AdaptationMethod, Entry, register, timed
 from recbole_paragon.model.cache import top_candidates
 from recbole_paragon.objectives.base import CachedBatch, Scores
@@ -11,6 +15,7 @@ from recbole_paragon.registry import get_model
 from recbole_paragon.settings import setting
 from recbole_paragon.strategies import build_strategy
 from recbole_paragon.training.adapter_trainer import cache_candidates, weighted_step
+from recbole_paragon.training.bank import bank_settings
 
 
 @register
@@ -19,15 +24,35 @@ class Retune(AdaptationMethod):
 
     name = "retune"
 
+    def prepare(self) -> None:
+        """Load the adapters re-tuned by an earlier evaluation with the same tuning settings (``retuned.pt``):
+        re-evaluating a run after changing a generator or sampling setting does not tune them again."""
+        self.path = os.path.join(run_directory(self.context.config), RETUNED)
+        self.settings = fingerprint(bank_settings(self.context.config, self.context.trainer))
+        self.retuned: Dict[Tuple, Tuple[torch.Tensor, float]] = {}
+        if os.path.isfile(self.path):
+            stored = load_tensors(self.path, f"delete it to re-tune its adapters")
+            if stored.get("settings") == self.settings:
+                self.retuned = {tuple(k): (v, s) for k, v, s in zip(stored["keys"], stored["vectors"],
+                                                                      stored["seconds"])}
+
     def tune(self, preference: torch.Tensor, seed: int):
         """``(metrics, seconds)`` of one tuning run. A bank run with the same preference and seed is the same
-        computation (tuning is deterministic given the seed), so its final adapter and tuning time are reused."""
+        computation (tuning is deterministic given the seed), so its final adapter and tuning time are reused, and
+        so is a run of an earlier evaluation (``retuned.pt``, saved after every run: an interrupted one resumes)."""
         context = self.context
         stored = [i for i in context.bank.find(preference, seed) if context.bank.steps[i] == context.trainer.steps]
         if stored:
             return context.evaluate(context.bank.vectors[stored[0]]), context.bank.seconds[stored[0]]
-        runs, seconds = timed(lambda: context.trainer.tune(preference, seed=seed))
-        return context.evaluate(runs[-1][1]), seconds
+        key = (*(round(float(w), 6) for w in preference), int(seed))
+        if key not in self.retuned:
+            runs, seconds = timed(lambda: context.trainer.tune(preference, seed=seed))
+            self.retuned[key] = (runs[-1][1].detach().cpu(), seconds)
+            save_tensors(self.path, {"settings": self.settings, "keys": [list(k) for k in self.retuned],
+                                     "vectors": [v for v, _ in self.retuned.values()],
+                                     "seconds": [s for _, s in self.retuned.values()]})
+        vector, seconds = self.retuned[key]
+        return context.evaluate(vector), seconds
 
     def adapt(self, preference: torch.Tensor) -> Entry:
         runs = [self.tune(preference, int(seed)) for seed in setting(self.context.config, "evaluation_retune_seeds")]

@@ -249,6 +249,7 @@ class GaussianDiffusion(nn.Module):
         eta: float = 0.0,
         generator: Optional[torch.Generator] = None,
         denoiser: Optional[nn.Module] = None,
+        shared_noise: bool = False,
     ) -> torch.Tensor:
         """Clean tokens ``[B, T, D]`` for conditions ``cond [B, Kc]``, differentiable in the denoiser's weights
         (objective fine-tuning trains through the sampler).
@@ -259,13 +260,16 @@ class GaussianDiffusion(nn.Module):
           pass), s = 0 the unconditional one (one pass), otherwise both branches run as one batch.
         * ``generator``: all noise is drawn from it, so the same seed gives identical samples.
         * ``denoiser``: use another network with the same interface (e.g. the EMA copy) instead of ``self.denoiser``.
+        * ``shared_noise``: one noise draw for every row, so a row's sample depends on its condition alone (not on
+          the other rows of the batch) and varies smoothly with it (deterministic DDIM: a continuous map).
         """
         self.validate_sampling(steps, sampler, guidance_scale, eta)
         guidance_scale = float(guidance_scale)
         denoiser = self.denoiser if denoiser is None else denoiser
         device = self.sqrt_ab.device
         cond = cond.to(device)
-        x = torch.randn((cond.shape[0], *self.token_shape), generator=generator, device=device)
+        rows = 1 if shared_noise else cond.shape[0]
+        x = torch.randn((rows, *self.token_shape), generator=generator, device=device).expand(cond.shape[0], -1, -1).contiguous()
         times, coefficients = self._schedule(sampler, int(steps), float(eta))
         models = self._step_models(denoiser, times, self._condition_embedding(denoiser, cond, guidance_scale))
         stochastic = sampler == "ddpm" or eta > 0
@@ -273,6 +277,6 @@ class GaussianDiffusion(nn.Module):
             x0, eps = self._split_prediction(self._guided_output(model, x, guidance_scale), x, a, s, True)
             x = coef_x0 * x0 + coef_other * (x if sampler == "ddpm" else eps)
             if stochastic and index + 1 < len(times):
-                x = x + std * torch.randn(x.shape, generator=generator, device=device)
+                x = x + std * torch.randn((rows, *x.shape[1:]), generator=generator, device=device)
         return x
 

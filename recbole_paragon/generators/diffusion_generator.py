@@ -162,7 +162,7 @@ class DiffusionGenerator(PlainStateFile):
     @torch.no_grad()
     def generate(self, cond, steps: int = 20, sampler: str = "ddim", guidance_scale: float = 1.0,
                  seed: Optional[int] = None, eta: float = 0.0, use_ema: bool = True,
-                 num_threads: Optional[int] = None) -> torch.Tensor:
+                 num_threads: Optional[int] = None, shared_noise: bool = False) -> torch.Tensor:
         """Adapter vectors ``[B, P]`` (denormalised, on CPU) for conditions ``cond [B, Kc]``.
 
         Uses the EMA weights unless ``use_ema=False``. ``seed`` (int) makes the result reproducible; ``None`` draws
@@ -170,6 +170,7 @@ class DiffusionGenerator(PlainStateFile):
         ``num_threads``: torch intra-op threads for this call only (restored afterwards); ``None`` leaves the
         global setting. The denoiser is tiny, so 1 thread is fastest on CPU, and on a busy 2-core machine 2 threads
         can be ~100x slower (OpenMP spin-waiting) -- pass ``num_threads=1`` when timing generation.
+        ``shared_noise``: one noise draw for the whole batch (a preference's adapter then ignores the other rows).
         """
         normalizer = self._require_normalizer()
         cond = as_condition(cond, self.cond_dim)
@@ -184,7 +185,8 @@ class DiffusionGenerator(PlainStateFile):
         denoiser = self.ema.module if use_ema else self.denoiser
         with sampling_mode(denoiser, num_threads):
             tokens = self.diffusion.sample(cond, steps=steps, sampler=sampler, guidance_scale=guidance_scale,
-                                           eta=eta, generator=generator, denoiser=denoiser)
+                                           eta=eta, generator=generator, denoiser=denoiser,
+                                           shared_noise=shared_noise)
         return normalizer.denormalize(self.tokenizer.vectors(tokens)).cpu()
 
     def generate_with_grad(self, cond, steps: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:

@@ -34,4 +34,5 @@ class GeneratedAdapters:
             guidance_scale=float(self.sampling["guidance_scale"] if guidance_scale is None else guidance_scale),
             seed=self.sampling["seed"] if seed is None else seed,
             num_threads=self.sampling.get("num_threads"),
+            shared_noise=bool(self.sampling.get("shared_noise", False)),
         )

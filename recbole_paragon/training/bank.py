@@ -137,6 +137,10 @@ def bank_settings(config, trainer) -> Dict[str, Any]:
                                                    "objective_", f"{trainer.strategy_name}_",
                                                    *(o.settings_prefix for o in trainer.objectives
                                                      if o.settings_prefix)),
+        # early stopping ends runs sooner: another bank (absent when off, so banks of fixed steps keep matching)
+        **({"adapter_patience": int(setting(config, "adapter_patience")),
+            "adapter_validation_interval": int(setting(config, "adapter_validation_interval"))}
+           if setting(config, "adapter_patience") else {}),
     }
 
 

@@ -309,7 +309,8 @@ class GeneratorTrainer:
                 "sampler": str(setting(self.config, "sampling_method")),
                 "guidance_scale": float(setting(self.config, "sampling_guidance_scale")),
                 "seed": self.seed,
-                "num_threads": int(setting(self.config, "sampling_threads"))}
+                "num_threads": int(setting(self.config, "sampling_threads")),
+                "shared_noise": bool(setting(self.config, "sampling_shared_noise"))}
 
     def _fit_on_objectives(self, validation: torch.Tensor, show_progress: bool):
         """A direct map ``w -> vector`` (hypernetwork, conditioned adapter), from a fresh adapter, trained on the
