@@ -55,8 +55,10 @@ def test_same_seed_same_adapter_and_batched_generation(generator_run):
     assert torch.equal(first, second) and first.shape[0] == 2
     model = generate(run_dir, [0.3, 0.7], seed=7)
     assert torch.equal(model.get_adapter_vector(), generate_batch(run_dir, [[0.3, 0.7]], seed=7)[0])
-    # a batch starts each row from the same noise as a single call; only float rounding of batched kernels differs
+    # every row of a batch starts from the same noise as a single call (sampling_shared_noise): a preference gets
+    # the same adapter alone or batched, at any position; only float rounding of batched kernels differs
     assert torch.allclose(model.get_adapter_vector(), first[0], atol=1e-2)
+    assert torch.allclose(generate(run_dir, [0.9, 0.1], seed=7).get_adapter_vector(), first[1], atol=1e-2)
 
 
 def test_generator_artifact_is_plain_tensors_and_json(generator_run):
