@@ -18,6 +18,7 @@
    losses whose magnitudes differ by orders), on a budget of vertices and Sobol points plus rays.
 """
 import argparse
+import math
 import os
 import statistics
 import time
@@ -103,7 +104,10 @@ def backbone_strategies(epochs: int, seeds) -> None:
         for name, strategy in variants.items():
             runs[name].append(train_variant(splits, seed, epochs, strategy))
 
-    def mean_std(values):
+    def mean_std(values):  # over the seeds with a value (no rays: none, "—")
+        values = [v for v in values if v is not None and math.isfinite(v)]
+        if not values:
+            return "—"
         return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
 
     base = statistics.mean(r["seconds"] for r in runs["plain (no auxiliary task)"])
@@ -140,7 +144,10 @@ def many_objective_fronts(objectives, seeds, overrides, budget=None, rays=0) -> 
           f"tuning seeds {list(seeds)}, fairness_loss={config['fairness_loss']}, group_by={config['group_by']}, "
           f"objective_scale={config['objective_scale']}; 3-D HV reference {reference}")
 
-    def mean_std(values):
+    def mean_std(values):  # over the seeds with a value (no rays: none, "—")
+        values = [v for v in values if v is not None and math.isfinite(v)]
+        if not values:
+            return "—"
         return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
 
     rows, hv = [], {}
