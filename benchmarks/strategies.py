@@ -36,6 +36,14 @@ from recbole_paragon.training import BackboneTrainer
 from recbole_paragon.registry import get_model
 
 STRATEGIES = ["linear", "pub", "pmtrec"]
+
+
+def mean_std(values) -> str:
+    """Mean ± sd over the seeds that have a value ("—" when none has: e.g. no rays)."""
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return "—"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
 METRICS = {"accuracy": ("ndcg@10", "max"), "diversity": ("alphandcg@10", "max")}
 
 
@@ -104,12 +112,6 @@ def backbone_strategies(epochs: int, seeds) -> None:
         for name, strategy in variants.items():
             runs[name].append(train_variant(splits, seed, epochs, strategy))
 
-    def mean_std(values):  # over the seeds with a value (no rays: none, "—")
-        values = [v for v in values if v is not None and math.isfinite(v)]
-        if not values:
-            return "—"
-        return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
-
     base = statistics.mean(r["seconds"] for r in runs["plain (no auxiliary task)"])
     print(f"\n2. backbone training, SASRec on ml-100k, {epochs} epochs, seeds {list(seeds)}, final model on test")
     print_table([[name, mean_std([r["ndcg"] for r in rs]), mean_std([r["recall"] for r in rs]),
@@ -143,12 +145,6 @@ def many_objective_fronts(objectives, seeds, overrides, budget=None, rays=0) -> 
           f"{trainer.steps} steps, "
           f"tuning seeds {list(seeds)}, fairness_loss={config['fairness_loss']}, group_by={config['group_by']}, "
           f"objective_scale={config['objective_scale']}; 3-D HV reference {reference}")
-
-    def mean_std(values):  # over the seeds with a value (no rays: none, "—")
-        values = [v for v in values if v is not None and math.isfinite(v)]
-        if not values:
-            return "—"
-        return f"{statistics.mean(values):.4f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.4f}"
 
     rows, hv = [], {}
     for strategy in STRATEGIES:

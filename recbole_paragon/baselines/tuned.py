@@ -31,7 +31,7 @@ class Retune(AdaptationMethod):
         self.settings = fingerprint(bank_settings(self.context.config, self.context.trainer))
         self.retuned: Dict[Tuple, Tuple[torch.Tensor, float]] = {}
         if os.path.isfile(self.path):
-            stored = load_tensors(self.path, f"delete it to re-tune its adapters")
+            stored = load_tensors(self.path, "delete it to re-tune its adapters")
             if stored.get("settings") == self.settings:
                 self.retuned = {tuple(k): (v, s) for k, v, s in zip(stored["keys"], stored["vectors"],
                                                                       stored["seconds"])}

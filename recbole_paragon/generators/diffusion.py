@@ -269,7 +269,8 @@ class GaussianDiffusion(nn.Module):
         device = self.sqrt_ab.device
         cond = cond.to(device)
         rows = 1 if shared_noise else cond.shape[0]
-        x = torch.randn((rows, *self.token_shape), generator=generator, device=device).expand(cond.shape[0], -1, -1).contiguous()
+        x = torch.randn((rows, *self.token_shape), generator=generator, device=device)
+        x = x.expand(cond.shape[0], -1, -1).contiguous()
         times, coefficients = self._schedule(sampler, int(steps), float(eta))
         models = self._step_models(denoiser, times, self._condition_embedding(denoiser, cond, guidance_scale))
         stochastic = sampler == "ddpm" or eta > 0
