@@ -116,7 +116,7 @@ SCHEMA: Dict[str, Rule] = {
     "pmtrec_temperature": POSITIVE,
     "pmtrec_main_objective": index_or_name(),
     # generators: shared
-    "generator": choice("diffusion", "hypernet", "conditioned"),
+    "generator": choice("diffusion", "hypernet", "conditioned", "barycentric_soup"),
     "generator_steps": integer(0),  # 0: no bank phase (the generator starts untrained)
     "generator_eval_interval": COUNT,
     "generator_patience": COUNT,

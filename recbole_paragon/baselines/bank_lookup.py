@@ -1,12 +1,12 @@
-"""Parameter arithmetic over the bank: interpolating the one-objective adapters, the nearest bank adapter(s), the
-barycentric blend of the adapters around a preference."""
+"""Parameter arithmetic over the bank: interpolating the one-objective adapters, the nearest bank adapter(s). (The
+barycentric blend of the adapters around a preference is a generator kind, generators/barycentric.py, so that it can
+be served: its evaluation method ``barycentric_soup`` is registered with the other generators'.)"""
 from __future__ import annotations
 
 import torch
 
 from recbole_paragon.baselines.base import AdaptationMethod, Entry, register, timed
 from recbole_paragon.preference import SAME_PREFERENCE, preference_distances
-from recbole_paragon.training.bank_interpolation import barycentric_weights, cell_weights, delaunay
 
 
 @register
@@ -47,32 +47,3 @@ class Nearest(AdaptationMethod):
 class NeighbourSoup(Nearest):
     name = "neighbour_soup"
     count = 2
-
-
-@register
-class BarycentricSoup(AdaptationMethod):
-    """``Σ λⱼ·θⱼ`` of the bank adapters at the corners of the Delaunay cell of the bank preferences (held-out ones
-    excluded) that holds the preference, ``λ`` its barycentric coordinates there: the K nearest bank adapters that
-    surround it, averaged as the preference sits between them. Outside the bank's hull, the nearest adapter."""
-
-    name = "barycentric_soup"
-
-    def prepare(self) -> None:
-        """The bank's cells, found once (a deployed lookup would keep them)."""
-        bank = self.context.lookup_preferences.double()[:, :-1]
-        self.triangulation = delaunay(bank) if bank.shape[1] >= 2 else None
-
-    def adapt(self, preference: torch.Tensor) -> Entry:
-        context = self.context
-
-        def blend():
-            query = preference[None, :-1].double()
-            weights = (cell_weights(self.triangulation, query) if self.triangulation is not None else
-                       barycentric_weights(context.lookup_preferences.double()[:, :-1], query))[0].float()
-            if weights.sum() < 0.5:  # outside the bank's hull: the nearest adapter
-                weights = torch.zeros(len(context.lookup_preferences))
-                weights[preference_distances(preference[None], context.lookup_preferences)[0].argmin()] = 1.0
-            return weights @ context.lookup_vectors
-
-        vector, seconds = timed(blend)
-        return {"metrics": context.evaluate(vector), "seconds": seconds}

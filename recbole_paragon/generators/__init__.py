@@ -1,4 +1,5 @@
-"""Parameter generators: preference -> adapter vector. A diffusion transformer (Paragon) and a hypernetwork.
+"""Parameter generators: preference -> adapter vector. A diffusion transformer (Paragon), a hypernetwork, the
+preference-conditioned adapter and the barycentric soup of the bank.
 
 Pure torch, no RecBole: the training loops live in :mod:`recbole_paragon.training.generator_trainer`.
 """
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+from recbole_paragon.generators.barycentric import BarycentricSoup
 from recbole_paragon.generators.conditioned import ConditionedAdapter
 from recbole_paragon.generators.diffusion import GaussianDiffusion
 from recbole_paragon.generators.diffusion_generator import DiffusionGenerator
@@ -16,9 +18,10 @@ from recbole_paragon.generators.hypernet import HyperNetwork
 from recbole_paragon.generators.tokens import AdapterTokenizer, Normalizer
 
 #: Generator kinds by the name ``generator:`` takes in yaml. Each class names its ``kind``, how it is trained
-#: (``training``: from the bank, or on the objectives through ``for_adapter``) and its ``settings_prefixes``; its
+#: (``training``: from the bank, on the objectives through ``for_adapter``, or a lookup built from the bank's adapters) and its ``settings_prefixes``; its
 #: evaluation method, training and fingerprint follow from this table.
-GENERATORS: Dict[str, type] = {cls.kind: cls for cls in (DiffusionGenerator, HyperNetwork, ConditionedAdapter)}
+GENERATORS: Dict[str, type] = {cls.kind: cls for cls in (DiffusionGenerator, HyperNetwork, ConditionedAdapter,
+                                                           BarycentricSoup)}
 _STATE_KINDS = {**GENERATORS, "hypernetwork": HyperNetwork}  # "hypernetwork": files saved before 0.2
 
 
@@ -36,5 +39,5 @@ def generator_from_state(state: Dict[str, Any]):
     return _STATE_KINDS[kind].from_state(state)
 
 
-__all__ = ["AdapterTokenizer", "ConditionedAdapter", "DiT", "DiffusionGenerator", "EMA", "GENERATORS", "GaussianDiffusion",
+__all__ = ["AdapterTokenizer", "BarycentricSoup", "ConditionedAdapter", "DiT", "DiffusionGenerator", "EMA", "GENERATORS", "GaussianDiffusion",
            "GeneratedAdapters", "HyperNetwork", "Normalizer", "check_generator_kind", "generator_from_state"]

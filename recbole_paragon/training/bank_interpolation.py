@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Dict, Optional, Tuple
 
 import torch
-from scipy.spatial import Delaunay, QhullError
 
+from recbole_paragon.generators.barycentric import barycentric_weights
 from recbole_paragon.model.adapter import split_adapter_vectors
-from recbole_paragon.preference import SAME_PREFERENCE
 
 
 def neighbour_weights(bank: torch.Tensor, preferences: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -38,52 +37,6 @@ def neighbour_weights(bank: torch.Tensor, preferences: torch.Tensor) -> Tuple[to
             weights[rows[:, None], candidates[None, :]] = cell.float()
     found = weights.sum(1) > 0.5
     return weights * found[:, None], found
-
-
-def barycentric_weights(points: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
-    """``[Q, P]`` barycentric weights of ``queries [Q, d]`` in the Delaunay cell of ``points [P, d]`` holding each
-    (rows of zeros outside their hull); a preference's coordinates are all its weights but the last."""
-    weights = torch.zeros(len(queries), len(points), dtype=points.dtype)
-    if points.shape[1] == 0:  # a vertex: the bank holds it or not
-        weights[:, 0] = 1.0
-        return weights
-    if points.shape[1] == 1:  # an edge: the nearest bank preference on either side
-        side = points[None, :, 0] - queries[:, None, 0]
-        below = side.masked_fill(side > SAME_PREFERENCE, -float("inf")).max(1)
-        above = side.masked_fill(side < -SAME_PREFERENCE, float("inf")).min(1)
-        span = above.values - below.values
-        inside = torch.isfinite(span)
-        exact = below.values.abs() < SAME_PREFERENCE
-        share = torch.where(exact | (span < SAME_PREFERENCE), torch.ones_like(span), above.values / span)
-        rows = torch.nonzero(inside | exact).flatten()
-        weights[rows, below.indices[rows]] += share[rows]
-        rows = torch.nonzero(inside & ~exact).flatten()
-        weights[rows, above.indices[rows]] += 1.0 - share[rows]
-        return weights
-    triangulation = delaunay(points)
-    return weights if triangulation is None else cell_weights(triangulation, queries)
-
-
-def delaunay(points: torch.Tensor) -> Optional[Delaunay]:
-    """The Delaunay triangulation of ``points [P, d]`` (d >= 2), or None when they are too few or flat."""
-    try:
-        return Delaunay(points.numpy())
-    except QhullError:
-        return None
-
-
-def cell_weights(triangulation: Delaunay, queries: torch.Tensor) -> torch.Tensor:
-    """``[Q, P]`` barycentric weights of ``queries [Q, d]`` in the cells of ``triangulation`` (zeros outside)."""
-    weights = torch.zeros(len(queries), len(triangulation.points), dtype=queries.dtype)
-    cells = triangulation.find_simplex(queries.numpy(), tol=SAME_PREFERENCE)
-    for row, cell in enumerate(cells.tolist()):
-        if cell < 0:
-            continue
-        transform = triangulation.transform[cell]
-        partial = transform[:-1] @ (queries[row].numpy() - transform[-1])
-        coordinates = torch.tensor([*partial, 1.0 - partial.sum()], dtype=queries.dtype).clamp_min(0.0)
-        weights[row, torch.from_numpy(triangulation.simplices[cell])] = coordinates / coordinates.sum()
-    return weights
 
 
 def adapter_outputs(vectors: torch.Tensor, hidden: torch.Tensor, adapter_dim: int) -> torch.Tensor:

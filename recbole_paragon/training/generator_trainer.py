@@ -5,7 +5,8 @@ from preference to adapter directly on the preference-weighted objectives with r
 Both keep a validation split of bank preferences held out and early-stop on the *recommendation* quality of the
 adapters they generate there: the mean absolute difference between the generated and the tuned adapters' validation
 metrics of every objective (NDCG@10, AlphaNDCG@10, GroupGap@10) on the ``selection_users`` sample the bank was
-measured on, i.e. how faithfully they reproduce tuning.
+measured on, i.e. how faithfully they reproduce tuning. ``generator: barycentric_soup`` is built from the bank's
+adapters without training.
 """
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ class GeneratorTrainer:
         self.learning_rate = float(setting(config, "diffusion_learning_rate"))
         self.eval_interval = int(setting(config, "generator_eval_interval"))
         self.patience = int(setting(config, "generator_patience"))
-        budget = setting(config, f"{self.kind}_time_budget")
+        budget = (setting(config, f"{self.kind}_time_budget")
+                  if f"{self.kind}_" in GENERATORS[self.kind].settings_prefixes else None)  # a lookup trains not
         self.time_budget = None if budget is None else float(budget)  # an optional safety cap, off by default
         self.stopped_by = ""
         self.condition_on_step = bool(setting(config, "diffusion_condition_on_step"))
@@ -146,7 +148,10 @@ class GeneratorTrainer:
         """Train the configured generator; returns it (best validation state restored)."""
         train, validation = self.split(exclude)
         with torch_threads(self.adapter_trainer.threads):
-            if GENERATORS[self.kind].training == "bank":
+            training = GENERATORS[self.kind].training
+            if training == "lookup":  # no optimisation: every available bank adapter (validation ones too)
+                return GENERATORS[self.kind].from_bank_rows(self.available_rows(exclude))
+            if training == "bank":
                 return self._fit_diffusion(train, validation, show_progress, self.available_rows(exclude))
             return self._fit_on_objectives(validation, show_progress)
 
