@@ -139,6 +139,7 @@ SCHEMA: Dict[str, Rule] = {
     "diffusion_ema_decay": number(0, 1, high_open=True),
     "diffusion_clip_x0": number(0, low_open=True, optional=True),
     "diffusion_normalizer_floor": number(0, 1, low_open=True),
+    "diffusion_bank_blends": integer(0),
     # diffusion: objective fine-tuning
     "finetune_steps": integer(0),
     "finetune_learning_rate": POSITIVE,

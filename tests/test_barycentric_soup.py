@@ -91,3 +91,25 @@ def test_the_pipeline_builds_stores_and_exports_it(paragon_run):
                                                                      expected, atol=1e-5)
     served = load_bundle(paragon_run["run_dir"]).adapters
     assert torch.allclose(served.vectors(torch.tensor([[0.375, 0.625]]))[0], expected, atol=1e-5)
+
+
+def test_the_diffusion_bank_phase_can_learn_seeded_blends_of_its_training_bank():
+    from recbole_paragon.training.generator_trainer import GeneratorTrainer
+
+    trainer = GeneratorTrainer.__new__(GeneratorTrainer)  # with_blends reads only the config and the seed
+    trainer.seed = 3
+    bank = {"preferences": torch.cat([SIMPLEX, SIMPLEX]), "steps": torch.tensor([5] * 5 + [10] * 5),
+            "seeds": torch.zeros(10, dtype=torch.long), "vectors": bank_vectors(10)}
+    trainer.config = {"diffusion_bank_blends": 0}
+    assert trainer.with_blends(bank) is bank
+    trainer.config = {"diffusion_bank_blends": 12}
+    rows = trainer.with_blends(bank)
+    assert all(torch.equal(rows[key][:10], bank[key]) for key in bank) and len(rows["vectors"]) == 22
+    blends = {key: value[10:] for key, value in rows.items()}
+    assert (blends["steps"] == 10).all() and (blends["seeds"] == -1).all()
+    assert torch.allclose(blends["preferences"].sum(1), torch.ones(12)) and (blends["preferences"] > 0).all()
+    assert torch.allclose(blends["vectors"], BarycentricSoup(SIMPLEX, bank["vectors"][5:])(blends["preferences"]),
+                          atol=1e-5)  # the final-step adapters blended
+    assert torch.equal(trainer.with_blends(bank)["preferences"], rows["preferences"])  # seeded
+    trainer.seed = 4
+    assert not torch.equal(trainer.with_blends(bank)["preferences"], rows["preferences"])

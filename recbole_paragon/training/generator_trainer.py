@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from recbole_paragon.generators import GENERATORS, DiffusionGenerator, check_generator_kind
+from recbole_paragon.generators import GENERATORS, BarycentricSoup, DiffusionGenerator, check_generator_kind
 from recbole_paragon.generators.conditions import condition_vectors
 from recbole_paragon.model.adapter import Adapter, apply_adapter_vector
 from recbole_paragon.objectives.base import Scores
@@ -195,10 +195,12 @@ class GeneratorTrainer:
                        available: Dict[str, torch.Tensor]):
         torch.manual_seed(self.seed)
         model = self.adapter_trainer.model
-        conditions = self.conditions(train["preferences"], train["steps"])
-        generator = DiffusionGenerator(model.adapter.hidden_size, model.adapter.adapter_dim, conditions.shape[1],
+        generator = DiffusionGenerator(model.adapter.hidden_size, model.adapter.adapter_dim,
+                                       self.conditions(train["preferences"][:1], train["steps"][:1]).shape[1],
                                        **diffusion_hyperparameters(self.config))
-        generator.fit_normalizer(train["vectors"])
+        generator.fit_normalizer(train["vectors"])  # the tuned adapters' scale, before any blend is added
+        train = self.with_blends(train)
+        conditions = self.conditions(train["preferences"], train["steps"])
         optimizer = torch.optim.AdamW(generator.parameters(), lr=self.learning_rate)
         rng = torch.Generator().manual_seed(self.seed)
 
@@ -218,6 +220,22 @@ class GeneratorTrainer:
             generator = self._fine_tune_on_objectives(generator, train, conditions, validation, show_progress,
                                                       self.objective_steps, available)
         return generator
+
+    def with_blends(self, train: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """``train`` plus ``diffusion_bank_blends`` rows: the barycentric soup of ``train``'s own adapters (no
+        validation or test preference among them) at seeded Dirichlet(1) preferences, as final-step rows of seed -1."""
+        count = int(setting(self.config, "diffusion_bank_blends"))
+        if count == 0:
+            return train
+        rng = torch.Generator().manual_seed(self.seed + 2)
+        exponential = -torch.log(torch.rand(count, train["preferences"].shape[1], generator=rng).clamp_min(1e-12))
+        preferences = exponential / exponential.sum(1, keepdim=True)  # Dirichlet(1): uniform on the simplex
+        blends = {"preferences": preferences, "vectors": BarycentricSoup.from_bank_rows(train)(preferences),
+                  "steps": train["steps"].max().repeat(count), "seeds": torch.full((count,), -1)}
+        missing = set(train) - set(blends)
+        if missing:
+            raise ValueError(f"bank rows {sorted(missing)} have no blended counterpart")
+        return {key: torch.cat([train[key], blends[key].to(train[key].dtype)]) for key in train}
 
     def _fine_tune_on_objectives(self, generator: DiffusionGenerator, train: Dict[str, torch.Tensor],
                                  conditions: torch.Tensor, validation: torch.Tensor, show_progress: bool,
