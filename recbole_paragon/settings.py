@@ -17,7 +17,7 @@ import warnings
 import torch
 import yaml
 
-from recbole_paragon.schema import OLD_NAMES, SettingWarning, check_setting
+from recbole_paragon.schema import OLD_NAMES, SCHEMA, SettingWarning, check_setting
 
 
 
@@ -63,9 +63,18 @@ def _lookup(config: Any, key: str) -> Any:
         return None
 
 
+def _holds(config: Any, key: str) -> bool:
+    """Whether ``config`` itself holds ``key`` (RecBole's ``Config`` answers ``in`` from its final dict)."""
+    try:
+        return config is not None and key in config
+    except TypeError:
+        return False
+
+
 def setting(config: Any, key: str) -> Any:
     """``config[key]``, checked against its rule in :mod:`recbole_paragon.schema`; when missing or ``None``, the
-    default of ``properties/overall.yaml``.
+    default of ``properties/overall.yaml`` — except that a setting whose rule is ``optional`` (none is a value of its
+    own, e.g. ``finetune_functional_max_objectives: ~`` = no limit) reads ``None`` where the config holds ``~``.
 
     ``config`` may be RecBole's ``Config`` (missing key → ``None``), a plain mapping or ``None``; a plain mapping
     written before a key was renamed (a notebook's dict, an old bundle's config) is read under the old name, with a
@@ -79,6 +88,8 @@ def setting(config: Any, key: str) -> Any:
             warnings.warn(f"setting '{OLD_NAMES[key]}' was renamed '{key}'", SettingWarning, stacklevel=2)
     if value is not None:
         return check_setting(key, value)
+    if _holds(config, key) and getattr(SCHEMA.get(key), "optional", False):
+        return None  # ~ written for a setting whose own value may be none (not "the default")
     defaults = _defaults()
     if key not in defaults:
         raise KeyError(f"setting '{key}' is not set and has no default: add it to your config or to {OVERALL_YAML}")

@@ -70,6 +70,16 @@ def test_setting_checks_what_it_reads_from_a_plain_mapping():
     assert setting({}, "finetune_steps") == yaml_defaults()["finetune_steps"]
 
 
+def test_tilde_is_a_value_of_its_own_only_where_the_rule_allows_none(tmp_path):
+    key = "finetune_functional_max_objectives"  # ~ = no limit; its yaml default is 2
+    assert SCHEMA[key].optional and yaml_defaults()[key] == 2
+    assert setting({key: None}, key) is None and setting({}, key) == 2 and setting(None, key) == 2
+    assert setting(tiny(tmp_path, **{key: None}), key) is None and setting(tiny(tmp_path), key) == 2
+    assert not SCHEMA["finetune_steps"].optional  # elsewhere ~ still means the default
+    assert setting({"finetune_steps": None}, "finetune_steps") == yaml_defaults()["finetune_steps"]
+    assert setting(tiny(tmp_path, selection_users=None), "selection_users") is None  # every user
+
+
 def test_choices_of_registry_backed_settings_match_the_registries():
     assert set(SCHEMA["strategy"].choices) == set(SCHEMA["backbone_strategy"].choices) == set(STRATEGIES)
     assert set(SCHEMA["generator"].choices) == set(GENERATORS)
