@@ -14,7 +14,7 @@ from recbole_paragon.preference import (budgeted_preferences, matches_any, norma
                                         uniform_preferences)
 from recbole_paragon.training.adapter_trainer import AdapterTrainer
 from recbole_paragon.training.bank import bank_settings
-from recbole_paragon.training.bank_interpolation import barycentric_weights
+from recbole_paragon.generators.barycentric import barycentric_weights
 
 from test_adapter_bank import tuned_trainer
 
