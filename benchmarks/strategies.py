@@ -144,7 +144,7 @@ def many_objective_fronts(objectives, seeds, overrides, budget=None, rays=0) -> 
     print(f"\n3. objectives {list(METRIC_OF)}, {len(grid)} preferences (budget {budget}, rays {rays}), "
           f"{trainer.steps} steps, "
           f"tuning seeds {list(seeds)}, fairness_loss={config['fairness_loss']}, group_by={config['group_by']}, "
-          f"objective_scale={config['objective_scale']}; 3-D HV reference {reference}")
+          f"objective_scale={config['objective_scale']}; {len(reference)}-D HV reference {reference}")
 
     rows, hv = [], {}
     for strategy in STRATEGIES:
