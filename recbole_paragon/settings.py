@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 import warnings
 
@@ -64,11 +64,12 @@ def _lookup(config: Any, key: str) -> Any:
 
 
 def _holds(config: Any, key: str) -> bool:
-    """Whether ``config`` itself holds ``key`` (RecBole's ``Config`` answers ``in`` from its final dict)."""
-    try:
-        return config is not None and key in config
-    except TypeError:
-        return False
+    """Whether ``config`` itself holds ``key``: a mapping's keys, or RecBole's ``Config``'s final dict (an object
+    that only has ``__getitem__`` is never asked ``in``: Python would iterate it by index)."""
+    if isinstance(config, Mapping):
+        return key in config
+    final = getattr(config, "final_config_dict", None)
+    return isinstance(final, Mapping) and key in final
 
 
 def setting(config: Any, key: str) -> Any:
@@ -88,7 +89,7 @@ def setting(config: Any, key: str) -> Any:
             warnings.warn(f"setting '{OLD_NAMES[key]}' was renamed '{key}'", SettingWarning, stacklevel=2)
     if value is not None:
         return check_setting(key, value)
-    if _holds(config, key) and getattr(SCHEMA.get(key), "optional", False):
+    if getattr(SCHEMA.get(key), "optional", False) and _holds(config, key):
         return None  # ~ written for a setting whose own value may be none (not "the default")
     defaults = _defaults()
     if key not in defaults:

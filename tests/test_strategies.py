@@ -92,6 +92,7 @@ def test_setting_reads_dicts_and_recbole_like_configs_with_yaml_defaults():
     assert setting(RecBoleLike({}), "pub_update_interval") == default
     assert setting(RecBoleLike({"pub_update_interval": 2}), "pub_update_interval") == 2
     assert setting(None, "pub_update_interval") == default
+    assert setting(RecBoleLike({}), "selection_users") == yaml_defaults()["selection_users"]  # optional: not iterated
     with pytest.raises(KeyError, match="no_such_setting"):
         setting({}, "no_such_setting")
     assert PUB(RecBoleLike({"pub_update_interval": 3}), [0.5, 0.5]).update_interval == 3
