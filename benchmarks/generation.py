@@ -1,19 +1,29 @@
 """Generation speed vs tuning on ml-100k, measured side by side in one run.
 
     python benchmarks/generation.py
+    python benchmarks/generation.py --run-dir saved/benchmarks/<a run> [--repeats 200]
 
 Uses (or builds) the run's backbone, adapter bank and diffusion generator under saved/benchmarks, then prints:
 milliseconds to generate one adapter (DDIM, the default ``sampling_steps``), seconds for 101 preferences in one
 batch, the same with DDIM-20 and full DDPM, and seconds to tune one adapter, with the tune / generate ratio.
 Targets (2 CPU cores): one preference <= 5 ms, 101 batched <= 0.2 s, tune / generate >= 500x.
+
+``--run-dir``: every generator stored in that run directory (any K: e.g. a many-objective run), one adapter per
+call at a fresh uniform preference each time: median and 90th percentile milliseconds per kind, with the run's
+sampling settings. No backbone or data is loaded.
 """
+import argparse
+import os
 import statistics
 import time
 
+import numpy as np
 import torch
 from common import backbone_run, machine, print_table
 
 from recbole_paragon import pipeline
+from recbole_paragon.generators import GENERATORS, GeneratedAdapters
+from recbole_paragon.store import generator_exists, load_generator
 
 
 def best_of(function, repeats: int) -> float:
@@ -25,7 +35,37 @@ def best_of(function, repeats: int) -> float:
     return statistics.median(times)
 
 
+def stored_generators_speed(run_dir: str, repeats: int) -> None:
+    """Milliseconds per adapter of every generator stored in ``run_dir``, one fresh uniform preference per call."""
+    rows = []
+    for kind in GENERATORS:
+        if not generator_exists(run_dir, kind):
+            continue
+        generator, metadata = load_generator(run_dir, kind=kind)
+        adapters = GeneratedAdapters(generator, metadata)
+        count = len(adapters.objectives)
+        preferences = torch.distributions.Dirichlet(torch.ones(count)).sample((repeats + 1,))
+        adapters.vectors(preferences[:1])  # warm: a deployed generator has answered before
+        times = []
+        for preference in preferences[1:]:
+            start = time.perf_counter()
+            adapters.vectors(preference[None])
+            times.append(time.perf_counter() - start)
+        milliseconds = np.array(times) * 1000
+        rows.append([kind, count, f"{np.median(milliseconds):.2f}", f"{np.percentile(milliseconds, 90):.2f}"])
+    if not rows:
+        raise SystemExit(f"no generator stored in {run_dir}: run its generator stage first")
+    print(f"machine: {machine()}; load {os.getloadavg()[0]:.1f}; {run_dir}; {repeats} preferences")
+    print_table(rows, ["generator", "K", "median ms per adapter", "p90 ms"])
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run-dir", default=None, help="time the generators stored there instead")
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+    if args.run_dir:
+        return stored_generators_speed(args.run_dir, args.repeats)
     config, _, splits, backbone = backbone_run()
     pipeline.add_objective_metrics(config)
     trainer = pipeline.adapter_trainer(config, backbone["model"], *splits)
