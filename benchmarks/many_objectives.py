@@ -2,7 +2,7 @@
 
     python benchmarks/many_objectives.py --objectives accuracy,diversity,exposure,calibration \\
         --budgets 10 30 100 --headline 30 --seeds 0 1 2 [--dataset ml-100k | --synthetic long] [--set KEY=VALUE ...]
-        [--eval-set KEY=VALUE ...]
+        [--eval-set KEY=VALUE ...] [--beside LABEL=REPORT_PATTERN ...]
 
 Protocol: a budgeted bank per N (the K vertices + N - K scrambled-Sobol preferences; one bank of the largest N is
 tuned and every smaller bank is its prefix), 20 test preferences drawn uniformly inside the simplex plus one ray
@@ -18,6 +18,9 @@ the bank's adapters) and their levers (bank.json).
 
 Prints the headline table at ``--headline`` N (mean ± sd over ``--seeds``) and the sweep over ``--budgets``
 (``--sweep-seeds``, default the first seed); writes the plot of HV and fidelity against N to ``--plot``.
+``--beside diffusion_before=/backup/{run}/report.json`` puts the diffusion generator of saved reports (``{run}``:
+N30-s0, ...; the same test preferences, checked) beside this run's methods as LABEL, under the same reference point
+and re-tuning: a variant against the reports it replaced, side by side.
 """
 import argparse
 import hashlib
@@ -101,6 +104,21 @@ def evaluate_reports(reports: Dict[str, Dict[str, Any]], reference_run: str):
     return table, reference, keys
 
 
+def beside(report: Dict[str, Any], run_name: str, patterns: Dict[str, str]) -> Dict[str, Any]:
+    """``report`` with the diffusion generator of each saved report ``pattern.format(run=run_name)`` as a method
+    named by its label (test preferences must match)."""
+    for label, pattern in patterns.items():
+        with open(pattern.format(run=run_name), encoding="utf-8") as handle:
+            other = json.load(handle)
+        entries = other["methods"]["diffusion"]
+        if [e["preference"] for e in entries] != [e["preference"] for e in report["methods"]["diffusion"]]:
+            raise SystemExit(f"{pattern.format(run=run_name)} was tested at other preferences")
+        report["methods"][label] = entries
+        report["ray_spearman"][label] = other["ray_spearman"]["diffusion"]
+        report["timing"][label] = other["timing"]["diffusion"]
+    return report
+
+
 def fmt(values) -> str:
     values = [v for v in values if v is not None and np.isfinite(v)]
     if not values:
@@ -156,6 +174,8 @@ def main() -> None:
     parser.add_argument("--eval-set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="settings of the evaluation stage only (sampling, generators): the same run directories "
                              "are evaluated again, their bank and re-tuned adapters reused, their reports replaced")
+    parser.add_argument("--beside", nargs="*", default=[], metavar="LABEL=REPORT_PATTERN",
+                        help="saved reports' diffusion generator beside this run's methods ({run}: N30-s0, ...)")
     parser.add_argument("--backbone-tag", default=None, help="a backbone of its own (with --set changing it)")
     args = parser.parse_args()
     objectives = args.objectives.split(",")
@@ -186,7 +206,7 @@ def main() -> None:
             methods = GENERATED + LOOKUPS + ["soup", "backbone"] + (["retune"] if name == reference_run else [])
             result = run(args, {**settings, **parsed_settings(args.eval_set)}, run_dir, stage="evaluate",
                          bank_budget=budget, generator_seed=seed, evaluation_methods=methods)
-            reports[name] = result["report"]
+            reports[name] = beside(result["report"], name, parsed_settings(args.beside))
             print(f"{name}: report in {run_dir}", flush=True)
     table, reference, keys = evaluate_reports(reports, reference_run)
     print(f"\nmachine: {machine()}; load {os.getloadavg()[0]:.1f}; {tag} = {' '.join(args.set) or 'defaults'}; "
