@@ -140,6 +140,7 @@ SCHEMA: Dict[str, Rule] = {
     "diffusion_clip_x0": number(0, low_open=True, optional=True),
     "diffusion_normalizer_floor": number(0, 1, low_open=True),
     "diffusion_bank_blends": integer(0),
+    "diffusion_bank_blends_min_objectives": integer(1),
     # diffusion: objective fine-tuning
     "finetune_steps": integer(0),
     "finetune_learning_rate": POSITIVE,

@@ -100,9 +100,11 @@ def test_the_diffusion_bank_phase_can_learn_seeded_blends_of_its_training_bank()
     trainer.seed = 3
     bank = {"preferences": torch.cat([SIMPLEX, SIMPLEX]), "steps": torch.tensor([5] * 5 + [10] * 5),
             "seeds": torch.zeros(10, dtype=torch.long), "vectors": bank_vectors(10)}
-    trainer.config = {"diffusion_bank_blends": 0}
+    trainer.config = {"diffusion_bank_blends": 12, "diffusion_bank_blends_min_objectives": 4}
+    assert trainer._blends_for(3) == 0 and trainer._blends_for(4) == trainer._blends_for(5) == 12
+    trainer.bank_blends = 0
     assert trainer.with_blends(bank) is bank
-    trainer.config = {"diffusion_bank_blends": 12}
+    trainer.bank_blends = 12
     rows = trainer.with_blends(bank)
     assert all(torch.equal(rows[key][:10], bank[key]) for key in bank) and len(rows["vectors"]) == 22
     blends = {key: value[10:] for key, value in rows.items()}

@@ -27,6 +27,7 @@ def generator_run(tiny_backbone_dir, tmp_path_factory):
 
 def test_generated_adapter_reproduces_bank_adapter_metrics(generator_run):
     _, result = generator_run
+    assert not any(key.startswith("diffusion_bank_blends") for key in result["generator"].metadata)  # K = 2: off
     bank = result["bank"]
     final = [i for i, step in enumerate(bank.steps) if step == max(bank.steps)]
     generated = result["generator"].vectors(torch.tensor([bank.preferences[i] for i in final]))

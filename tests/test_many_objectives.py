@@ -114,6 +114,8 @@ def test_four_objectives_end_to_end_with_a_budgeted_bank(tiny_backbone_dir, tmp_
     assert os.path.isfile(os.path.join(run_dir, "pairs.png"))
     bank = json.load(open(os.path.join(run_dir, "bank.json")))
     assert len({tuple(a["preference"]) for a in bank["adapters"]}) == 8
+    diffusion = json.load(open(os.path.join(run_dir, "generator-diffusion.json")))
+    assert diffusion["diffusion_bank_blends"] > 0  # K = 4: the bank phase learns barycentric-soup blends too
     # evaluating again with other sampling settings reuses the generators and the re-tuned adapters (retuned.pt)
     def no_tuning(*args, **kwargs):
         raise AssertionError("re-tuned although retuned.pt holds the run")

@@ -64,6 +64,7 @@ class GeneratorTrainer:
         self.objective_zero_share = float(setting(config, "finetune_zero_share"))
         self.objective_ema_decay = float(setting(config, "finetune_ema_decay"))
         self.objective_functional = self._functional_for(len(adapter_trainer.objective_names))
+        self.bank_blends = self._blends_for(len(adapter_trainer.objective_names)) if self.kind == "diffusion" else 0
         self.objective_selection = str(setting(config, "finetune_selection"))
         if self.objective_selection == "auto":
             self.objective_selection = "last" if self.objective_functional > 0 else "best"
@@ -117,6 +118,12 @@ class GeneratorTrainer:
         ``finetune_functional_max_objectives`` (~ = no limit)."""
         limit = setting(self.config, "finetune_functional_max_objectives")
         return 0.0 if limit is not None and objectives > limit else float(setting(self.config, "finetune_functional"))
+
+    def _blends_for(self, objectives: int) -> int:
+        """The barycentric-soup rows of the bank phase for a run with ``objectives`` objectives: 0 below
+        ``diffusion_bank_blends_min_objectives``."""
+        minimum = int(setting(self.config, "diffusion_bank_blends_min_objectives"))
+        return int(setting(self.config, "diffusion_bank_blends")) if objectives >= minimum else 0
 
     def conditions(self, preferences: torch.Tensor, steps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Generator conditions: the preference, plus the checkpoint step as a fraction of the tuning length."""
@@ -222,9 +229,10 @@ class GeneratorTrainer:
         return generator
 
     def with_blends(self, train: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-        """``train`` plus ``diffusion_bank_blends`` rows: the barycentric soup of ``train``'s own adapters (no
-        validation or test preference among them) at seeded Dirichlet(1) preferences, as final-step rows of seed -1."""
-        count = int(setting(self.config, "diffusion_bank_blends"))
+        """``train`` plus ``bank_blends`` rows (``diffusion_bank_blends``): the barycentric soup of ``train``'s own
+        adapters (no validation or test preference among them) at seeded Dirichlet(1) preferences, as final-step rows
+        of seed -1."""
+        count = self.bank_blends
         if count == 0:
             return train
         rng = torch.Generator().manual_seed(self.seed + 2)
