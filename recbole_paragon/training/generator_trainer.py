@@ -73,7 +73,7 @@ class GeneratorTrainer:
         self.eval_interval = int(setting(config, "generator_eval_interval"))
         self.patience = int(setting(config, "generator_patience"))
         budget = (setting(config, f"{self.kind}_time_budget")
-                  if f"{self.kind}_" in GENERATORS[self.kind].settings_prefixes else None)  # a lookup trains not
+                  if f"{self.kind}_" in GENERATORS[self.kind].settings_prefixes else None)  # a lookup has no cap
         self.time_budget = None if budget is None else float(budget)  # an optional safety cap, off by default
         self.stopped_by = ""
         self.condition_on_step = bool(setting(config, "diffusion_condition_on_step"))
