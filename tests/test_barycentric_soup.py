@@ -115,3 +115,11 @@ def test_the_diffusion_bank_phase_can_learn_seeded_blends_of_its_training_bank()
     assert torch.equal(trainer.with_blends(bank)["preferences"], rows["preferences"])  # seeded
     trainer.seed = 4
     assert not torch.equal(trainer.with_blends(bank)["preferences"], rows["preferences"])
+
+
+def test_a_flat_bank_has_no_cells_and_every_preference_gets_its_nearest_adapter():
+    line = torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.0, 1.0, 0.0]])  # one edge of the 3-simplex
+    vectors = bank_vectors(3)
+    soup = BarycentricSoup(line, vectors)
+    assert soup._cells is None
+    assert torch.allclose(soup(torch.tensor([[0.6, 0.3, 0.1], [1.0, 0.0, 0.0]])), vectors[[1, 0]])

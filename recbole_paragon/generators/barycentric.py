@@ -66,7 +66,7 @@ def cell_weights(triangulation: Delaunay, queries: torch.Tensor) -> torch.Tensor
 
 class BarycentricSoup(PlainStateFile, nn.Module):
     """``forward(preferences [B, K]) -> adapter vectors [B, P]`` blended from ``vectors [N, P]`` tuned at
-    ``preferences [N, K]`` (distinct rows; the bank's cells are found once, on first use)."""
+    ``preferences [N, K]`` (distinct rows; the bank's Delaunay cells are found once, when it is built)."""
 
     kind = "barycentric_soup"
     training = "lookup"  # built from the bank's tuned adapters, no optimisation: GeneratorTrainer
@@ -91,17 +91,18 @@ class BarycentricSoup(PlainStateFile, nn.Module):
         self.register_buffer("preferences", preferences)
         self.register_buffer("vectors", vectors)
         self.num_parameters = vectors.shape[1]
-        self._cells = None  # the Delaunay triangulation of the bank preferences' coordinates, built on first use
+        coordinates = preferences.double()[:, :-1]
+        self._cells = delaunay(coordinates) if coordinates.shape[1] >= 2 else None  # None: K <= 2, or flat
 
     def weights(self, preferences: torch.Tensor) -> torch.Tensor:
         """``[B, N]`` blend weights of the bank adapters for ``preferences [B, K]``."""
         bank, query = self.preferences.cpu().double()[:, :-1], preferences.cpu().double()[:, :-1]
-        if bank.shape[1] >= 2:
-            if self._cells is None:
-                self._cells = delaunay(bank)
-            weights = barycentric_weights(bank, query) if self._cells is None else cell_weights(self._cells, query)
-        else:
+        if bank.shape[1] < 2:  # one or two objectives: a vertex or an edge
             weights = barycentric_weights(bank, query)
+        elif self._cells is not None:
+            weights = cell_weights(self._cells, query)
+        else:  # bank preferences too few or flat to have cells: every query is outside
+            weights = torch.zeros(len(query), len(bank), dtype=query.dtype)
         outside = torch.nonzero(weights.sum(1) < 0.5).flatten()
         if len(outside):  # beyond the bank's hull: the nearest adapter
             nearest = preference_distances(preferences[outside].cpu().float(), self.preferences.cpu()).argmin(1)

@@ -153,11 +153,11 @@ class GeneratorTrainer:
     # -- training ------------------------------------------------------------------------------------------------------
     def fit(self, show_progress: bool = True, exclude: Optional[torch.Tensor] = None):
         """Train the configured generator; returns it (best validation state restored)."""
+        training = GENERATORS[self.kind].training
+        if training == "lookup":  # no optimisation, no validation: every available bank adapter
+            return GENERATORS[self.kind].from_bank_rows(self.available_rows(exclude))
         train, validation = self.split(exclude)
         with torch_threads(self.adapter_trainer.threads):
-            training = GENERATORS[self.kind].training
-            if training == "lookup":  # no optimisation: every available bank adapter (validation ones too)
-                return GENERATORS[self.kind].from_bank_rows(self.available_rows(exclude))
             if training == "bank":
                 return self._fit_diffusion(train, validation, show_progress, self.available_rows(exclude))
             return self._fit_on_objectives(validation, show_progress)
