@@ -141,7 +141,6 @@ SCHEMA: Dict[str, Rule] = {
     "diffusion_normalizer_floor": number(0, 1, low_open=True),
     "diffusion_bank_blends": integer(0),
     "diffusion_bank_blends_min_objectives": integer(1),
-    "diffusion_bank_blends_anchor": flag(),
     # diffusion: objective fine-tuning
     "finetune_steps": integer(0),
     "finetune_learning_rate": POSITIVE,

@@ -206,7 +206,7 @@ class GeneratorTrainer:
                                        self.conditions(train["preferences"][:1], train["steps"][:1]).shape[1],
                                        **diffusion_hyperparameters(self.config))
         generator.fit_normalizer(train["vectors"])  # the tuned adapters' scale, before any blend is added
-        tuned, train = train, self.with_blends(train)
+        train = self.with_blends(train)
         conditions = self.conditions(train["preferences"], train["steps"])
         optimizer = torch.optim.AdamW(generator.parameters(), lr=self.learning_rate)
         rng = torch.Generator().manual_seed(self.seed)
@@ -224,9 +224,7 @@ class GeneratorTrainer:
         best_state = self._loop(generator.state_dict_plain, step_fn, generate, validation, show_progress)
         generator = DiffusionGenerator.from_state(best_state)
         if self.objective_steps > 0:
-            anchor = train if setting(self.config, "diffusion_bank_blends_anchor") else tuned
-            generator = self._fine_tune_on_objectives(generator, anchor, self.conditions(anchor["preferences"],
-                                                      anchor["steps"]), validation, show_progress,
+            generator = self._fine_tune_on_objectives(generator, train, conditions, validation, show_progress,
                                                       self.objective_steps, available)
         return generator
 
