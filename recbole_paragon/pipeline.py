@@ -229,8 +229,9 @@ def generator_stage(config, trainer: AdapterTrainer, bank: AdapterBank, kind: Op
         "holdout_adapters": int(matches_any(bank.tensors()["preferences"], holdout).sum()),
         **generator_settings(config, GENERATORS[kind].settings_prefixes),
     }
-    if generator_trainer.bank_blends == 0:  # off for this run: generators stored before the blends keep matching
-        settings = {k: v for k, v in settings.items() if not k.startswith("diffusion_bank_blends")}
+    settings = {k: v for k, v in settings.items() if k != "diffusion_bank_blends"}
+    if generator_trainer.bank_blends:  # this run's count (off: generators stored before the blends keep matching)
+        settings["diffusion_bank_blends"] = generator_trainer.bank_blends
     settings_fingerprint = fingerprint(settings)
     if generator_exists(directory, kind):
         try:

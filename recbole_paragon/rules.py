@@ -130,6 +130,23 @@ def preference() -> Rule:
                 "one weight per objective, e.g. [0.3, 0.7] or 0.3,0.7", optional=True, invalid=({"a": 1}, ["a"]))
 
 
+def _objectives(key: Any) -> int:
+    """A mapping key read as a number of objectives (an int, or its digits as JSON keys are); -1 if it is not one."""
+    if _is_int(key):
+        return key
+    return int(key) if isinstance(key, str) and key.isdigit() else -1
+
+
+def count_by_objectives() -> Rule:
+    """A count >= 0 for every number of objectives, or a mapping of numbers of objectives (>= 1) to counts >= 0."""
+    def test(value: Any) -> bool:
+        if isinstance(value, Mapping):
+            return len(value) > 0 and all(_objectives(k) >= 1 and _is_int(v) and v >= 0 for k, v in value.items())
+        return _is_int(value) and value >= 0
+    return Rule(test, "a count >= 0, or a mapping of numbers of objectives (>= 1) to counts >= 0, e.g. {4: 300}",
+                invalid=(-1, 1.5, {}, {0: 3}, {4: -1}, {"four": 3}))
+
+
 def mapping() -> Rule:
     return Rule(lambda v: isinstance(v, Mapping), "a mapping", invalid=("split", 3))
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import difflib
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
-from recbole_paragon.rules import (Rule, anything, as_names, choice, files_by_name, flag, fraction_or_fractions,
-                                   index_or_name, integer, integers, mapping, names, number, one_or_many, preference,
+from recbole_paragon.rules import (Rule, anything, as_names, choice, count_by_objectives, files_by_name, flag,
+                                   fraction_or_fractions, index_or_name, integer, integers, mapping, names, number, one_or_many, preference,
                                    preferences, text)
 
 __all__ = ["OLD_NAMES", "RENAMED", "RENAMED_VALUES", "Rule", "SCHEMA", "SettingWarning", "check_setting",
@@ -139,8 +139,7 @@ SCHEMA: Dict[str, Rule] = {
     "diffusion_ema_decay": number(0, 1, high_open=True),
     "diffusion_clip_x0": number(0, low_open=True, optional=True),
     "diffusion_normalizer_floor": number(0, 1, low_open=True),
-    "diffusion_bank_blends": integer(0),
-    "diffusion_bank_blends_min_objectives": integer(1),
+    "diffusion_bank_blends": count_by_objectives(),
     # diffusion: objective fine-tuning
     "finetune_steps": integer(0),
     "finetune_learning_rate": POSITIVE,

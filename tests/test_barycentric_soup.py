@@ -100,8 +100,13 @@ def test_the_diffusion_bank_phase_can_learn_seeded_blends_of_its_training_bank()
     trainer.seed = 3
     bank = {"preferences": torch.cat([SIMPLEX, SIMPLEX]), "steps": torch.tensor([5] * 5 + [10] * 5),
             "seeds": torch.zeros(10, dtype=torch.long), "vectors": bank_vectors(10)}
-    trainer.config = {"diffusion_bank_blends": 12, "diffusion_bank_blends_min_objectives": 4}
+    trainer.config = {"diffusion_bank_blends": {4: 12, 6: 20}}  # by number of objectives: the largest K up to it
     assert trainer._blends_for(3) == 0 and trainer._blends_for(4) == trainer._blends_for(5) == 12
+    assert trainer._blends_for(6) == trainer._blends_for(9) == 20
+    trainer.config = {"diffusion_bank_blends": {"4": 12}}  # as a bundle's JSON stores it
+    assert trainer._blends_for(3) == 0 and trainer._blends_for(4) == 12
+    trainer.config = {"diffusion_bank_blends": 7}  # one count: every K
+    assert trainer._blends_for(2) == trainer._blends_for(5) == 7
     trainer.bank_blends = 0
     assert trainer.with_blends(bank) is bank
     trainer.bank_blends = 12

@@ -45,8 +45,8 @@ def encode_config(config) -> Dict[str, Any]:
 def _encode(key: str, value: Any) -> Any:
     if type(value).__name__ in ENUMS and isinstance(value, ENUMS[type(value).__name__]):
         return {"__enum__": f"{type(value).__name__}.{value.name}"}
-    if isinstance(value, Mapping) and all(isinstance(k, str) for k in value):
-        return {k: _encode(key, v) for k, v in value.items()}
+    if isinstance(value, Mapping) and all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in value):
+        return {str(k): _encode(key, v) for k, v in value.items()}  # JSON keys are strings: {4: 300} -> {"4": 300}
     if isinstance(value, (list, tuple)):
         return [_encode(key, v) for v in value]
     if value is None or isinstance(value, (bool, int, float, str, np.generic)):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import time
 from logging import getLogger
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
@@ -120,10 +120,14 @@ class GeneratorTrainer:
         return 0.0 if limit is not None and objectives > limit else float(setting(self.config, "finetune_functional"))
 
     def _blends_for(self, objectives: int) -> int:
-        """The barycentric-soup rows of the bank phase for a run with ``objectives`` objectives: 0 below
-        ``diffusion_bank_blends_min_objectives``."""
-        minimum = int(setting(self.config, "diffusion_bank_blends_min_objectives"))
-        return int(setting(self.config, "diffusion_bank_blends")) if objectives >= minimum else 0
+        """The barycentric-soup rows of the bank phase for a run with ``objectives`` objectives:
+        ``diffusion_bank_blends`` itself, or its entry for the largest number of objectives up to ``objectives``
+        (none: 0)."""
+        blends = setting(self.config, "diffusion_bank_blends")
+        if not isinstance(blends, Mapping):
+            return int(blends)
+        below = [k for k in blends if int(k) <= objectives]
+        return int(blends[max(below, key=int)]) if below else 0
 
     def conditions(self, preferences: torch.Tensor, steps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Generator conditions: the preference, plus the checkpoint step as a fraction of the tuning length."""
