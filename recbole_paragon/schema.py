@@ -16,8 +16,8 @@ import difflib
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple
 
 from recbole_paragon.rules import (Rule, anything, as_names, choice, count_by_objectives, files_by_name, flag,
-                                   fraction_or_fractions, index_or_name, integer, integers, mapping, names, number, one_or_many, preference,
-                                   preferences, text)
+                                   fraction_or_fractions, index_or_name, integer, integers, mapping, names, number,
+                                   one_or_many, preference, preferences, text)
 
 __all__ = ["OLD_NAMES", "RENAMED", "RENAMED_VALUES", "Rule", "SCHEMA", "SettingWarning", "check_setting",
            "check_settings", "close_keys", "modernise"]

@@ -218,3 +218,15 @@ def test_a_trusted_bundle_can_be_signed_afterwards(tiny_bundle_run, tmp_path, mo
     monkeypatch.setenv("PARAGON_BUNDLE_KEY", KEY)
     sign_main([config["run_dir"]])
     assert ParagonRecommender.load(config["run_dir"]).recommend(users=["1"], preference=W2, k=3)
+
+
+def test_a_setting_keyed_by_number_of_objectives_survives_the_bundles_json():
+    from recbole_paragon.bundle.standin import BundleConfig, decode_config, encode_config
+    from recbole_paragon.schema import check_setting
+
+    encoded = json.loads(json.dumps(encode_config(BundleConfig({"diffusion_bank_blends": {4: 300, 5: 1000}}))))
+    assert encoded["diffusion_bank_blends"] == {"4": 300, "5": 1000}  # JSON keys are strings
+    decoded = decode_config(encoded, "bundle")["diffusion_bank_blends"]
+    assert check_setting("diffusion_bank_blends", decoded) == {"4": 300, "5": 1000}  # still a valid value
+    with pytest.raises(ValueError, match="diffusion_bank_blends"):
+        check_setting("diffusion_bank_blends", {"four": 300})
