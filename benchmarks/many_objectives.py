@@ -126,12 +126,17 @@ def fmt(values) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.3f}"
 
 
-def sweep_cell(table, budget: int, seeds, method: str) -> str:
-    rows = [table[(f"N{budget}-s{s}", method)] for s in seeds if (f"N{budget}-s{s}", method) in table]
+def budget_rows(table, budget: int, method: str) -> List[Dict[str, Any]]:
+    """``method``'s rows of every run at bank size ``budget`` (each size has the generator seeds it was run with)."""
+    return [row for (run, name), row in table.items() if name == method and run.startswith(f"N{budget}-s")]
+
+
+def sweep_cell(table, budget: int, method: str) -> str:
+    rows = budget_rows(table, budget, method)
     return f"{fmt([r['hv'] for r in rows])} / {fmt([np.mean(r['fidelity']) for r in rows])}"
 
 
-def plot(table, budgets, seeds, methods, path: str) -> str:
+def plot(table, budgets, methods, path: str) -> str:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -139,10 +144,8 @@ def plot(table, budgets, seeds, methods, path: str) -> str:
     FigureCanvasAgg(fig)
     axes = [fig.add_subplot(1, 2, i) for i in (1, 2)]
     for method in methods:
-        hv = [np.mean([table[(f"N{n}-s{s}", method)]["hv"] for s in seeds if (f"N{n}-s{s}", method) in table])
-              for n in budgets]
-        fid = [np.mean([np.mean(table[(f"N{n}-s{s}", method)]["fidelity"]) for s in seeds
-                        if (f"N{n}-s{s}", method) in table]) for n in budgets]
+        hv = [np.mean([row["hv"] for row in budget_rows(table, n, method)]) for n in budgets]
+        fid = [np.mean([np.mean(row["fidelity"]) for row in budget_rows(table, n, method)]) for n in budgets]
         axes[0].plot(budgets, hv, marker="o", label=method)
         axes[1].plot(budgets, fid, marker="o", label=method)
     axes[0].set(xlabel="bank preferences N", ylabel="HV / re-tuning", xscale="log")
@@ -231,10 +234,10 @@ def main() -> None:
                 ["method", "HV / retune"] + [f"ray {o}" for o in objectives] + [f"fid {k}" for k in keys] + ["ms"])
     print(f"\nsweep over N (generator seeds {sweep_seeds} beside the headline's)")
     budgets = sorted(set(args.budgets) | {args.headline})
-    print_table([[m] + [sweep_cell(table, n, args.seeds, m) for n in budgets] for m in GENERATED + LOOKUPS],
+    print_table([[m] + [sweep_cell(table, n, m) for n in budgets] for m in GENERATED + LOOKUPS],
                 ["method (HV / mean fidelity)"] + [f"N = {n}" for n in budgets])
     if args.plot:
-        print(f"plot: {plot(table, budgets, args.seeds, GENERATED + LOOKUPS, args.plot)}")
+        print(f"plot: {plot(table, budgets, GENERATED + LOOKUPS, args.plot)}")
     with open(os.path.join(BENCH_DIR, f"{tag}-summary.json"), "w") as handle:
         json.dump({f"{k[0]}|{k[1]}": v for k, v in table.items()}, handle, indent=1)
 
